@@ -1,0 +1,36 @@
+"""The `offsetflow` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from confluent_kafka import KafkaException
+from pymongo.errors import PyMongoError
+from rich.console import Console
+
+from offsetflow.cli import check, dev, topics
+from offsetflow.config import ConfigError
+from offsetflow.stack.process import StackError
+
+app = typer.Typer(
+    help="Resumable data pipelines over Kafka: consumer-group offsets are the checkpoints.\n\n"
+    "Every flag --foo-bar can also be set as OFFSETFLOW_FOO_BAR.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(dev.app, name="dev")
+app.add_typer(topics.app, name="topics")
+app.command()(check.check)
+
+# Errors a user can act on: one line, no traceback.
+_USER_ERRORS = (StackError, ConfigError, KafkaException, PyMongoError, RuntimeError)
+
+
+def main() -> None:
+    try:
+        app()
+    except _USER_ERRORS as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)

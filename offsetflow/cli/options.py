@@ -1,0 +1,56 @@
+"""Options shared by commands: every flag ``--foo-bar`` is also read from ``OFFSETFLOW_FOO_BAR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from offsetflow.config import (
+    DEFAULT_BOOTSTRAP_SERVERS,
+    DEFAULT_MONGO_URI,
+    KafkaSettings,
+    MongoSettings,
+    env_name,
+)
+
+
+def opt(flag: str, help: str, **kwargs: Any) -> Any:
+    """A typer option whose environment variable follows the project's one naming scheme."""
+    return typer.Option(flag, envvar=env_name(flag), show_envvar=True, help=help, **kwargs)
+
+
+BootstrapServers = Annotated[str, opt("--bootstrap-servers", "Kafka bootstrap servers, host:port[,host:port].")]
+KafkaConfig = Annotated[
+    list[str] | None,
+    opt("--kafka-config", "Extra librdkafka setting KEY=VALUE, repeatable (TLS, SASL, ...). "
+        "Also OFFSETFLOW_KAFKA_<KEY> with '_' for '.', e.g. OFFSETFLOW_KAFKA_SECURITY_PROTOCOL.",
+        metavar="KEY=VALUE"),
+]  # fmt: skip
+MongoUri = Annotated[str, opt("--mongo-uri", "MongoDB connection string (auth and TLS options may go here).")]
+MongoOption = Annotated[
+    list[str] | None,
+    opt("--mongo-option", "Extra MongoClient option KEY=VALUE, repeatable, e.g. tlsCAFile=/ca.pem. "
+        "Also OFFSETFLOW_MONGO_<KEY>.", metavar="KEY=VALUE"),
+]  # fmt: skip
+CacheDir = Annotated[
+    Path | None, opt("--cache-dir", "Where downloads and builds are kept [default: ~/.cache/offsetflow].")
+]
+DataDir = Annotated[
+    Path | None,
+    opt("--data-dir", "Where the local stack keeps its data [default: ~/.local/share/offsetflow/dev]."),
+]
+KafkaPort = Annotated[int, opt("--kafka-port", "Local Kafka broker port.")]
+ControllerPort = Annotated[int, opt("--controller-port", "Local Kafka KRaft controller port.")]
+MongoPort = Annotated[int, opt("--mongo-port", "Local FerretDB (MongoDB protocol) port.")]
+
+DEFAULTS = {"bootstrap_servers": DEFAULT_BOOTSTRAP_SERVERS, "mongo_uri": DEFAULT_MONGO_URI}
+
+
+def kafka(bootstrap_servers: str, kafka_config: list[str] | None) -> KafkaSettings:
+    return KafkaSettings.resolve(bootstrap_servers, kafka_config or ())
+
+
+def mongo(mongo_uri: str, mongo_option: list[str] | None) -> MongoSettings:
+    return MongoSettings.resolve(mongo_uri, mongo_option or ())

@@ -1,0 +1,101 @@
+"""Connection settings shared by every command.
+
+One naming scheme everywhere: the flag ``--foo-bar`` is also read from ``OFFSETFLOW_FOO_BAR``.
+Client settings that offsetflow has no flag for pass straight through to the clients:
+
+* Kafka: ``OFFSETFLOW_KAFKA_SECURITY_PROTOCOL=SASL_SSL`` or ``--kafka-config security.protocol=SASL_SSL``
+  (any librdkafka property; in the variable name ``_`` stands for ``.``).
+* MongoDB: options in the URI, or ``OFFSETFLOW_MONGO_TLSCAFILE=...`` / ``--mongo-option tlsCAFile=...``
+  (any ``MongoClient`` keyword; pymongo treats option names case-insensitively).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_PREFIX = "OFFSETFLOW_"
+KAFKA_ENV_PREFIX = ENV_PREFIX + "KAFKA_"
+MONGO_ENV_PREFIX = ENV_PREFIX + "MONGO_"
+# Variables under the pass-through prefixes that are offsetflow's own flags, not client settings.
+_OWN_MONGO_VARS = {"OFFSETFLOW_MONGO_URI", "OFFSETFLOW_MONGO_OPTION"}
+_OWN_KAFKA_VARS = {"OFFSETFLOW_KAFKA_CONFIG", "OFFSETFLOW_KAFKA_PORT", "OFFSETFLOW_KAFKA_CONTROLLER_PORT"}
+
+DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
+DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27017/"
+
+
+class ConfigError(ValueError):
+    """A setting the user gave cannot be used; the message says which and how to fix it."""
+
+
+def env_name(flag: str) -> str:
+    """``--sample-actors`` -> ``OFFSETFLOW_SAMPLE_ACTORS``."""
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
+def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:
+    """Parse repeated ``key=value`` flags; a malformed one is an error that names the flag."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{what} expects key=value, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def kafka_settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if environ is None else environ
+    return {
+        name[len(KAFKA_ENV_PREFIX) :].lower().replace("_", "."): value
+        for name, value in env.items()
+        if name.startswith(KAFKA_ENV_PREFIX) and name not in _OWN_KAFKA_VARS
+    }
+
+
+def mongo_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if environ is None else environ
+    return {
+        name[len(MONGO_ENV_PREFIX) :].lower(): value
+        for name, value in env.items()
+        if name.startswith(MONGO_ENV_PREFIX) and name not in _OWN_MONGO_VARS
+    }
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(cls, bootstrap_servers: str, kafka_config: Iterable[str] = ()) -> KafkaSettings:
+        """Environment pass-through first, explicit ``--kafka-config`` pairs win."""
+        extra = kafka_settings_from_env() | parse_pairs(kafka_config, "--kafka-config")
+        return cls(bootstrap_servers=bootstrap_servers, extra=extra)
+
+    def client_config(self, **overrides: Any) -> dict[str, Any]:
+        """librdkafka config for any client; pipeline-critical ``overrides`` beat user settings."""
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, **self.extra}
+        conf.update({key.replace("_", "."): value for key, value in overrides.items()})
+        return conf
+
+
+@dataclass(frozen=True)
+class MongoSettings:
+    uri: str = DEFAULT_MONGO_URI
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(cls, uri: str, mongo_option: Iterable[str] = ()) -> MongoSettings:
+        return cls(uri=uri, options=mongo_options_from_env() | parse_pairs(mongo_option, "--mongo-option"))
+
+    def client(self, **kwargs: Any) -> Any:
+        from pymongo import MongoClient
+
+        opts: dict[str, Any] = {"serverSelectionTimeoutMS": 10_000, "appname": "offsetflow"}
+        opts.update(self.options)
+        opts.update(kwargs)
+        return MongoClient(self.uri, **opts)

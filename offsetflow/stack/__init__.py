@@ -1,0 +1,1 @@
+"""The local development stack: Kafka and FerretDB run from a cache, without Docker."""

@@ -1,0 +1,127 @@
+"""`offsetflow dev up|down|status`: both servers together, ready only when clients can use them."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from offsetflow.stack.ferretdb import FerretDBServer
+from offsetflow.stack.kafka import KafkaServer
+from offsetflow.stack.process import ManagedProcess, StackError
+
+READY_TOPIC = "_offsetflow.ready"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "offsetflow"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "offsetflow" / "dev"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    address: str
+    pid: int | None
+    log_file: Path
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    kafka: KafkaServer
+    ferretdb: FerretDBServer
+
+    @classmethod
+    def create(
+        cls,
+        cache_dir: Path | None = None,
+        data_dir: Path | None = None,
+        kafka_port: int = 9092,
+        controller_port: int = 9093,
+        mongo_port: int = 27017,
+    ) -> LocalStack:
+        cache = (cache_dir or default_cache_dir()).expanduser().resolve()
+        data = (data_dir or default_data_dir()).expanduser().resolve()
+        return cls(
+            kafka=KafkaServer(cache, data, port=kafka_port, controller_port=controller_port),
+            ferretdb=FerretDBServer(cache, data, port=mongo_port),
+        )
+
+    def _processes(self) -> list[ManagedProcess]:
+        return [self.kafka.process, self.ferretdb.process]
+
+    def up(self, say: Callable[[str], None] = print, timeout: float = 120.0) -> None:
+        """Install what is missing, start what is not running, and wait until both serve clients."""
+        for server, what in ((self.kafka, "Kafka jars"), (self.ferretdb, "FerretDB")):
+            if server.process.pid() is None and not server.installed():
+                say(f"first start: fetching {what} into {server.cache_dir} (once; takes a minute or two)")
+            server.install()
+        self.kafka.start()
+        self.ferretdb.start()
+        deadline = time.monotonic() + timeout
+        wait_kafka_usable(self.kafka.bootstrap_servers, deadline, self.kafka.process)
+        wait_mongo_usable(self.ferretdb.uri, deadline, self.ferretdb.process)
+
+    def down(self, say: Callable[[str], None] = print) -> None:
+        # Kafka first: it may still be flushing; FerretDB has no dependency on it.
+        for proc in self._processes():
+            say(f"{proc.name}: {proc.stop()}")
+
+    def status(self) -> list[ServerStatus]:
+        return [
+            ServerStatus("kafka", self.kafka.bootstrap_servers, self.kafka.process.pid(), self.kafka.process.log_file),
+            ServerStatus("ferretdb", self.ferretdb.uri, self.ferretdb.process.pid(), self.ferretdb.process.log_file),
+        ]
+
+
+def wait_kafka_usable(bootstrap: str, deadline: float, proc: ManagedProcess | None = None) -> None:
+    """Ready means a topic can be created and its leader is known, not merely an open port."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None:
+            proc.check_alive("waiting for it to accept clients")
+        try:
+            fut = admin.create_topics([NewTopic(READY_TOPIC, 1, 1)], operation_timeout=10)[READY_TOPIC]
+            try:
+                fut.result(timeout=15)
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc.args[0]):
+                    raise
+            meta = admin.list_topics(READY_TOPIC, timeout=10).topics[READY_TOPIC]
+            if meta.error is None and all(p.leader >= 0 for p in meta.partitions.values()):
+                return
+        except Exception as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise StackError(f"Kafka at {bootstrap} did not become usable in time: {last}")
+
+
+def wait_mongo_usable(uri: str, deadline: float, proc: ManagedProcess | None = None) -> None:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, Any]]
+
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None:
+            proc.check_alive("waiting for it to accept clients")
+        try:
+            with MongoClient(uri, serverSelectionTimeoutMS=2000) as client:
+                client.admin.command("ping")
+                return
+        except Exception as exc:
+            last = str(exc)
+            time.sleep(0.3)
+    raise StackError(f"MongoDB at {uri} did not answer ping in time: {last}")
