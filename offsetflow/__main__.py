@@ -1,0 +1,3 @@
+from offsetflow.cli import main
+
+main()

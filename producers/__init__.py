@@ -1,0 +1,1 @@
+"""Thin entry points that put records on Kafka topics; the machinery lives in `offsetflow`."""
