@@ -31,11 +31,26 @@ def offsetflow(*args: str, check: bool = True, timeout: float = 600, **kwargs: A
     return result
 
 
+def _stack_from_env() -> LocalStack:
+    """The stack `offsetflow dev up` would start with the same OFFSETFLOW_* variables."""
+    env = os.environ
+    return LocalStack.create(
+        cache_dir=Path(env["OFFSETFLOW_CACHE_DIR"]) if "OFFSETFLOW_CACHE_DIR" in env else None,
+        data_dir=Path(env["OFFSETFLOW_DATA_DIR"]) if "OFFSETFLOW_DATA_DIR" in env else None,
+        kafka_port=int(env.get("OFFSETFLOW_KAFKA_PORT", 9092)),
+        controller_port=int(env.get("OFFSETFLOW_CONTROLLER_PORT", 9093)),
+        mongo_port=int(env.get("OFFSETFLOW_MONGO_PORT", 27017)),
+    )
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    local = LocalStack.create()
+    local = _stack_from_env()
     already_running = all(row.pid for row in local.status())
     offsetflow("dev", "up", timeout=1200)
+    # Commands the tests run in child processes talk to this stack.
+    os.environ["OFFSETFLOW_BOOTSTRAP_SERVERS"] = local.kafka.bootstrap_servers
+    os.environ["OFFSETFLOW_MONGO_URI"] = local.ferretdb.uri
     yield local
     if not already_running and not os.environ.get("OFFSETFLOW_TEST_KEEP_STACK"):
         offsetflow("dev", "down")
