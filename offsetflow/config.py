@@ -19,9 +19,9 @@ from typing import Any
 ENV_PREFIX = "OFFSETFLOW_"
 KAFKA_ENV_PREFIX = ENV_PREFIX + "KAFKA_"
 MONGO_ENV_PREFIX = ENV_PREFIX + "MONGO_"
-# Variables under the pass-through prefixes that are offsetflow's own flags, not client settings.
-_OWN_MONGO_VARS = {"OFFSETFLOW_MONGO_URI", "OFFSETFLOW_MONGO_OPTION"}
-_OWN_KAFKA_VARS = {"OFFSETFLOW_KAFKA_CONFIG", "OFFSETFLOW_KAFKA_PORT", "OFFSETFLOW_KAFKA_CONTROLLER_PORT"}
+# offsetflow's own flags under the pass-through prefixes; they are not client settings.
+OWN_KAFKA_FLAGS = frozenset({"--kafka-config", "--kafka-port"})
+OWN_MONGO_FLAGS = frozenset({"--mongo-uri", "--mongo-option", "--mongo-port"})
 
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27017/"
@@ -52,7 +52,7 @@ def kafka_settings_from_env(environ: Mapping[str, str] | None = None) -> dict[st
     return {
         name[len(KAFKA_ENV_PREFIX) :].lower().replace("_", "."): value
         for name, value in env.items()
-        if name.startswith(KAFKA_ENV_PREFIX) and name not in _OWN_KAFKA_VARS
+        if name.startswith(KAFKA_ENV_PREFIX) and name not in {env_name(f) for f in OWN_KAFKA_FLAGS}
     }
 
 
@@ -61,7 +61,7 @@ def mongo_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str
     return {
         name[len(MONGO_ENV_PREFIX) :].lower(): value
         for name, value in env.items()
-        if name.startswith(MONGO_ENV_PREFIX) and name not in _OWN_MONGO_VARS
+        if name.startswith(MONGO_ENV_PREFIX) and name not in {env_name(f) for f in OWN_MONGO_FLAGS}
     }
 
 

@@ -8,7 +8,7 @@ import pytest
 import typer.main
 
 from offsetflow.cli import app
-from offsetflow.config import ConfigError, KafkaSettings, MongoSettings, env_name
+from offsetflow.config import OWN_KAFKA_FLAGS, OWN_MONGO_FLAGS, ConfigError, KafkaSettings, MongoSettings, env_name
 
 
 def all_commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
@@ -33,6 +33,12 @@ def test_every_flag_of_every_command_reads_its_environment_variable() -> None:
     assert checked > 10
 
 
+def test_no_flag_is_mistaken_for_a_client_pass_through_setting() -> None:
+    flags = {max(p.opts, key=len) for _, cmd in all_commands(typer.main.get_command(app)) for p in cmd.params}
+    assert {f for f in flags if f.startswith("--kafka-")} <= OWN_KAFKA_FLAGS
+    assert {f for f in flags if f.startswith("--mongo-")} <= OWN_MONGO_FLAGS
+
+
 def test_kafka_settings_come_from_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OFFSETFLOW_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("OFFSETFLOW_KAFKA_SASL_MECHANISM", "PLAIN")
@@ -48,6 +54,7 @@ def test_kafka_settings_come_from_environment_and_flags(monkeypatch: pytest.Monk
 def test_mongo_options_come_from_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OFFSETFLOW_MONGO_TLSCAFILE", "/etc/ca.pem")
     monkeypatch.setenv("OFFSETFLOW_MONGO_URI", "mongodb://ignored-here/")
+    monkeypatch.setenv("OFFSETFLOW_MONGO_PORT", "27018")
     settings = MongoSettings.resolve("mongodb://db/", ["authSource=admin"])
     assert settings.options == {"tlscafile": "/etc/ca.pem", "authSource": "admin"}
 

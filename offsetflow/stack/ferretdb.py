@@ -7,11 +7,17 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from offsetflow.stack.process import ManagedProcess, StackError, port_open, require_tool, run_step
+from offsetflow.stack.process import (
+    ManagedProcess,
+    StackError,
+    port_open,
+    require_tool,
+    run_step,
+    wait_until_listening,
+)
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
@@ -101,11 +107,5 @@ class FerretDBServer:
             "--debug-addr=-",
             "--log-level=warn",
         ]
-        self.process.start(argv, cwd=self.home)
-        deadline = time.monotonic() + timeout
-        while not port_open(self.host, self.port):
-            self.process.check_alive("starting")
-            if time.monotonic() > deadline:
-                raise StackError(f"FerretDB did not listen on {self.host}:{self.port} within {timeout:.0f}s; "
-                                 f"see {self.process.log_file}")  # fmt: skip
-            time.sleep(0.2)
+        proc = self.process.start(argv, cwd=self.home)
+        wait_until_listening(self.process, proc, self.host, self.port, timeout)

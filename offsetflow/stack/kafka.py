@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import shutil
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from offsetflow.stack.process import ManagedProcess, StackError, port_open, require_tool, run_step
+from offsetflow.stack.process import (
+    ManagedProcess,
+    StackError,
+    port_open,
+    require_tool,
+    run_step,
+    wait_until_listening,
+)
 
 KAFKA_VERSION = "4.4.0"
 SLF4J_VERSION = "2.0.17"
@@ -150,11 +156,5 @@ class KafkaServer:
                 self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
                 cwd=self.home, log_file=self.process.log_file, what="formatting Kafka storage",
             )  # fmt: skip
-        self.process.start(self._java("kafka.Kafka", str(config)), cwd=self.home)
-        deadline = time.monotonic() + timeout
-        while not port_open(self.host, self.port):
-            self.process.check_alive("starting")
-            if time.monotonic() > deadline:
-                raise StackError(f"Kafka did not listen on {self.bootstrap_servers} within {timeout:.0f}s; "
-                                 f"see {self.process.log_file}")  # fmt: skip
-            time.sleep(0.3)
+        proc = self.process.start(self._java("kafka.Kafka", str(config)), cwd=self.home)
+        wait_until_listening(self.process, proc, self.host, self.port, timeout)

@@ -40,7 +40,7 @@ class ManagedProcess:
         self.pid_file.unlink(missing_ok=True)
         return None
 
-    def start(self, argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> int:
+    def start(self, argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
@@ -53,7 +53,7 @@ class ManagedProcess:
                 start_new_session=True,  # Ctrl-C in the terminal that ran `up` must not stop the server
             )
         self.pid_file.write_text(f"{proc.pid}\n")
-        return proc.pid
+        return proc
 
     def stop(self, timeout: float = 30.0) -> str:
         """SIGTERM, wait up to ``timeout`` for a clean shutdown, then SIGKILL. Returns what happened."""
@@ -76,10 +76,29 @@ class ManagedProcess:
             os.kill(pid, signal.SIGKILL)
             _wait_gone(pid, 10.0)
 
-    def check_alive(self, what: str) -> None:
-        if self.pid() is None:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-15:] if self.log_file.exists() else []
-            raise StackError(f"{self.name} exited while {what}; last lines of {self.log_file}:\n" + "\n".join(tail))
+    def log_tail(self, lines: int = 15) -> str:
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_until_listening(
+    server: ManagedProcess, proc: subprocess.Popen[bytes], host: str, port: int, timeout: float
+) -> None:
+    """Wait for the port of a server we just started; fail early, with its log, if it exits."""
+    deadline = time.monotonic() + timeout
+    while not port_open(host, port):
+        if proc.poll() is not None:
+            server.pid_file.unlink(missing_ok=True)
+            raise StackError(
+                f"{server.name} exited with code {proc.returncode} while starting; "
+                f"last lines of {server.log_file}:\n{server.log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{server.name} did not listen on {host}:{port} within {timeout:.0f}s; see {server.log_file}"
+            )
+        time.sleep(0.2)
 
 
 def _is_running(pid: int) -> bool:
