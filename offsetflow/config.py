@@ -76,9 +76,10 @@ class KafkaSettings:
         extra = kafka_settings_from_env() | parse_pairs(kafka_config, "--kafka-config")
         return cls(bootstrap_servers=bootstrap_servers, extra=extra)
 
-    def client_config(self, **overrides: Any) -> dict[str, Any]:
-        """librdkafka config for any client; pipeline-critical ``overrides`` beat user settings."""
-        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, **self.extra}
+    def client_config(self, defaults: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+        """librdkafka config: ``defaults`` < user settings < ``overrides`` (``enable_idempotence=True``
+        is ``enable.idempotence``), so settings the pipeline's correctness rests on cannot be overridden."""
+        conf: dict[str, Any] = {**(defaults or {}), "bootstrap.servers": self.bootstrap_servers, **self.extra}
         conf.update({key.replace("_", "."): value for key, value in overrides.items()})
         return conf
 

@@ -15,6 +15,8 @@ from offsetflow.config import ConfigError
 POSTS_IDS = "posts.ids"
 SMS_RAW = "sms.raw"
 DLQ_SUFFIX = ".dlq"
+# Compacted: the latest progress marker of each producer job, written in the same transaction as its records.
+PRODUCER_PROGRESS = "_offsetflow.producer-progress"
 
 
 def dlq_for(topic: str) -> str:
@@ -49,11 +51,12 @@ def ensure_topics(
     partitions: int,
     retention_ms: int,
     replication_factor: int = 1,
+    extra_config: dict[str, str] | None = None,
 ) -> list[TopicResult]:
     """Create missing topics; existing ones are left alone and reported (never silently altered)."""
     admin = AdminClient(admin_config)
     wanted = list(dict.fromkeys(names))
-    config = {"retention.ms": str(retention_ms)}
+    config = {"retention.ms": str(retention_ms), **(extra_config or {})}
     futures = admin.create_topics(
         [NewTopic(name, partitions, replication_factor, config=config) for name in wanted],
         operation_timeout=30,

@@ -9,7 +9,7 @@ from confluent_kafka import KafkaException
 from pymongo.errors import PyMongoError
 from rich.console import Console
 
-from offsetflow.cli import check, dev, topics
+from offsetflow.cli import check, consume, dev, logs, produce, seed, topics
 from offsetflow.config import ConfigError
 from offsetflow.stack.process import StackError
 
@@ -22,6 +22,9 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(topics.app, name="topics")
+app.add_typer(seed.app, name="seed")
+app.add_typer(produce.app, name="produce")
+app.add_typer(consume.app, name="consume")
 app.command()(check.check)
 
 # Errors a user can act on: one line, no traceback.
@@ -29,6 +32,7 @@ _USER_ERRORS = (StackError, ConfigError, KafkaException, PyMongoError, RuntimeEr
 
 
 def main() -> None:
+    logs.setup()
     try:
         app()
     except _USER_ERRORS as exc:

@@ -39,9 +39,13 @@ def check(
         producer.produce(CHECK_TOPIC, key=run.encode(), value=value)
     if producer.flush(30) != 0:
         raise RuntimeError(f"could not deliver {records} records to {bootstrap_servers} within 30s")
-    consumer = Consumer(kafka.client_config(
-        group_id=f"_offsetflow.check.{run}", auto_offset_reset="earliest", enable_auto_commit=False,
-    ))  # fmt: skip
+    consumer = Consumer(
+        kafka.client_config(
+            group_id=f"_offsetflow.check.{run}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+    )
     consumer.subscribe([CHECK_TOPIC])
     seen = 0
     deadline = time.monotonic() + 60
@@ -55,8 +59,9 @@ def check(
     if seen < records:
         raise RuntimeError(f"read back {seen} of {records} records from {CHECK_TOPIC}")
     kafka_s = time.perf_counter() - started
-    console.print(f"[green]kafka[/green]   {bootstrap_servers}: {records} Avro records produced and consumed "
-                  f"in {kafka_s:.2f}s")  # fmt: skip
+    console.print(
+        f"[green]kafka[/green]   {bootstrap_servers}: {records} Avro records produced and consumed in {kafka_s:.2f}s"
+    )
 
     started = time.perf_counter()
     with options.mongo(mongo_uri, mongo_option).client() as client:
@@ -68,5 +73,6 @@ def check(
         version = client.server_info().get("version", "?")
     if doc is None or doc["n"] != 2:
         raise RuntimeError(f"MongoDB upsert read back {doc!r}")
-    console.print(f"[green]mongodb[/green] {mongo_uri}: upsert + read (server {version}) "
-                  f"in {time.perf_counter() - started:.2f}s")  # fmt: skip
+    console.print(
+        f"[green]mongodb[/green] {mongo_uri}: upsert + read (server {version}) in {time.perf_counter() - started:.2f}s"
+    )

@@ -8,8 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from offsetflow.config import (
-    DEFAULT_BOOTSTRAP_SERVERS,
-    DEFAULT_MONGO_URI,
     KafkaSettings,
     MongoSettings,
     env_name,
@@ -24,16 +22,22 @@ def opt(flag: str, help: str, **kwargs: Any) -> Any:
 BootstrapServers = Annotated[str, opt("--bootstrap-servers", "Kafka bootstrap servers, host:port[,host:port].")]
 KafkaConfig = Annotated[
     list[str] | None,
-    opt("--kafka-config", "Extra librdkafka setting KEY=VALUE, repeatable (TLS, SASL, ...). "
+    opt(
+        "--kafka-config",
+        "Extra librdkafka setting KEY=VALUE, repeatable (TLS, SASL, ...). "
         "Also OFFSETFLOW_KAFKA_<KEY> with '_' for '.', e.g. OFFSETFLOW_KAFKA_SECURITY_PROTOCOL.",
-        metavar="KEY=VALUE"),
-]  # fmt: skip
+        metavar="KEY=VALUE",
+    ),
+]
 MongoUri = Annotated[str, opt("--mongo-uri", "MongoDB connection string (auth and TLS options may go here).")]
 MongoOption = Annotated[
     list[str] | None,
-    opt("--mongo-option", "Extra MongoClient option KEY=VALUE, repeatable, e.g. tlsCAFile=/ca.pem. "
-        "Also OFFSETFLOW_MONGO_<KEY>.", metavar="KEY=VALUE"),
-]  # fmt: skip
+    opt(
+        "--mongo-option",
+        "Extra MongoClient option KEY=VALUE, repeatable, e.g. tlsCAFile=/ca.pem. Also OFFSETFLOW_MONGO_<KEY>.",
+        metavar="KEY=VALUE",
+    ),
+]
 CacheDir = Annotated[
     Path | None, opt("--cache-dir", "Where downloads and builds are kept [default: ~/.cache/offsetflow].")
 ]
@@ -45,7 +49,21 @@ KafkaPort = Annotated[int, opt("--kafka-port", "Local Kafka broker port.")]
 ControllerPort = Annotated[int, opt("--controller-port", "Local Kafka KRaft controller port.")]
 MongoPort = Annotated[int, opt("--mongo-port", "Local FerretDB (MongoDB protocol) port.")]
 
-DEFAULTS = {"bootstrap_servers": DEFAULT_BOOTSTRAP_SERVERS, "mongo_uri": DEFAULT_MONGO_URI}
+Platforms = Annotated[str, opt("--platforms", "Comma-separated platforms: twitter,facebook,telegram.")]
+Seed = Annotated[int, opt("--seed", "Random seed; the same seed gives the same data or sample.")]
+SourceDatabase = Annotated[str, opt("--source-database", "Database holding the source collections.")]
+PostsTopic = Annotated[str, opt("--posts-topic", "Topic of post ids to fetch.")]
+SmsTopic = Annotated[str, opt("--sms-topic", "Topic of raw SMS to process.")]
+Group = Annotated[str, opt("--group", "Consumer group: its committed offsets are the checkpoint.")]
+OutDir = Annotated[Path, opt("--out", "Directory for Parquet chunk files (one folder per topic and partition).")]
+UntilIdle = Annotated[
+    float | None, opt("--until-idle", "Exit cleanly once no record arrived for this many seconds.", metavar="SECONDS")
+]
+BatchSize = Annotated[int, opt("--batch-size", "Records consumed and processed per batch.")]
+ChunkRows = Annotated[int, opt("--chunk-rows", "Rows per Parquet chunk file (per partition).")]
+ChunkMaxAge = Annotated[
+    float, opt("--chunk-max-age", "Write a partial chunk after this many seconds, so offsets keep moving.")
+]
 
 
 def kafka(bootstrap_servers: str, kafka_config: list[str] | None) -> KafkaSettings:

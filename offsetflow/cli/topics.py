@@ -9,13 +9,10 @@ from rich.console import Console
 
 from offsetflow import topics as topic_names
 from offsetflow.cli import options
-from offsetflow.cli.options import BootstrapServers, KafkaConfig, opt
+from offsetflow.cli.options import BootstrapServers, KafkaConfig, PostsTopic, SmsTopic, opt
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS
 
 app = typer.Typer(help="Create and inspect the project's Kafka topics.", no_args_is_help=True)
-
-PostsTopic = Annotated[str, opt("--posts-topic", "Topic of post ids to fetch.")]
-SmsTopic = Annotated[str, opt("--sms-topic", "Topic of raw SMS to process.")]
 
 
 @app.command()

@@ -81,11 +81,17 @@ class FerretDBServer:
             work = Path(tmp)
             download = subprocess.run(
                 [go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
-                cwd=work, env=env, capture_output=True, text=True, check=False,
-            )  # fmt: skip
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if download.returncode != 0:
-                raise StackError(f"downloading {FERRETDB_MODULE}@{FERRETDB_VERSION} failed: "
-                                 f"{(download.stdout + download.stderr).strip()}")  # fmt: skip
+                raise StackError(
+                    f"downloading {FERRETDB_MODULE}@{FERRETDB_VERSION} failed: "
+                    f"{(download.stdout + download.stderr).strip()}"
+                )
             src = work / "src"
             shutil.copytree(json.loads(download.stdout)["Dir"], src)
             for path in src.rglob("*"):
@@ -94,8 +100,11 @@ class FerretDBServer:
             _patch(src)
             run_step(
                 [go, "build", "-trimpath", "-o", str(work / "ferretdb"), "./cmd/ferretdb"],
-                cwd=src, log_file=log, env=env, what=f"building FerretDB {FERRETDB_VERSION}",
-            )  # fmt: skip
+                cwd=src,
+                log_file=log,
+                env=env,
+                what=f"building FerretDB {FERRETDB_VERSION}",
+            )
             (work / "ferretdb").rename(self.binary)
 
     def start(self, timeout: float = 60.0) -> None:

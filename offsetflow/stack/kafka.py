@@ -100,21 +100,35 @@ class KafkaServer:
             work = Path(tmp)
             (work / "pom.xml").write_text(_POM)
             run_step(
-                [mvn, "-q", "-B", "dependency:copy-dependencies",
-                 f"-DoutputDirectory={work / 'libs'}", "-DincludeScope=runtime"],
-                cwd=work, log_file=self.libs_dir.parent / "maven.log",
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={work / 'libs'}",
+                    "-DincludeScope=runtime",
+                ],
+                cwd=work,
+                log_file=self.libs_dir.parent / "maven.log",
                 what=f"fetching org.apache.kafka:kafka_2.13:{KAFKA_VERSION} with Maven",
-            )  # fmt: skip
+            )
             shutil.rmtree(self.libs_dir, ignore_errors=True)
             (work / "libs").rename(self.libs_dir)  # atomic: a half-finished fetch never looks installed
 
     def _java(self, main_class: str, *args: str) -> list[str]:
         java = require_tool("java", "install a Java 17+ runtime (e.g. `apt install openjdk-17-jre-headless`)")
         return [
-            java, f"-Xmx{self.heap}", "-Xms256m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            f"-Xmx{self.heap}",
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
-            "-cp", f"{self.libs_dir}/*", main_class, *args,
-        ]  # fmt: skip
+            "-cp",
+            f"{self.libs_dir}/*",
+            main_class,
+            *args,
+        ]
 
     def _write_config(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -154,7 +168,9 @@ class KafkaServer:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             run_step(
                 self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
-                cwd=self.home, log_file=self.process.log_file, what="formatting Kafka storage",
-            )  # fmt: skip
+                cwd=self.home,
+                log_file=self.process.log_file,
+                what="formatting Kafka storage",
+            )
         proc = self.process.start(self._java("kafka.Kafka", str(config)), cwd=self.home)
         wait_until_listening(self.process, proc, self.host, self.port, timeout)

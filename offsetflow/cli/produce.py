@@ -1,0 +1,68 @@
+"""`offsetflow produce`: put the work onto Kafka topics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from offsetflow import topics
+from offsetflow.cli import options
+from offsetflow.cli.options import (
+    BootstrapServers,
+    KafkaConfig,
+    MongoOption,
+    MongoUri,
+    Platforms,
+    PostsTopic,
+    Seed,
+    SourceDatabase,
+    opt,
+)
+from offsetflow.cli.seed import progress_bar
+from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
+from producers.posts import PostSample, produce_post_ids
+
+app = typer.Typer(help="Stream work items into Kafka; safe to rerun and to kill at any moment.")
+console = Console(stderr=True)
+
+
+@app.command()
+def posts(
+    platforms: Platforms = "twitter,facebook,telegram",
+    sample_actors: Annotated[int, opt("--sample-actors", "Actors to sample per platform.")] = 50,
+    seed: Seed = 42,
+    transaction_size: Annotated[int, opt("--transaction-size", "Post ids per Kafka transaction.")] = 1000,
+    posts_topic: PostsTopic = topics.POSTS_IDS,
+    source_database: SourceDatabase = "social",
+    bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
+    kafka_config: KafkaConfig = None,
+    mongo_uri: MongoUri = DEFAULT_MONGO_URI,
+    mongo_option: MongoOption = None,
+) -> None:
+    """Sample actors per platform with a seed and produce one record per post id to the posts topic.
+
+    Progress is committed to Kafka in the same transaction as the ids: a rerun after a crash (or after
+    success) never puts an id in the topic twice.
+    """
+    names = [p.strip() for p in platforms.split(",") if p.strip()]
+    kafka = options.kafka(bootstrap_servers, kafka_config)
+    sample = PostSample(names, sample_actors, seed)
+    with options.mongo(mongo_uri, mongo_option).client() as client, progress_bar() as bar:
+        task = bar.add_task(f"producing to {posts_topic}", total=None)
+        result = produce_post_ids(
+            kafka,
+            client[source_database],
+            posts_topic,
+            sample,
+            transaction_size,
+            say=console.print,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if result.already and not result.produced:
+        console.print(f"job {result.job}: all {result.already:,} ids were already produced; nothing to do")
+    elif result.already:
+        console.print(f"job {result.job}: resumed after {result.already:,} ids, produced {result.produced:,} more")
+    else:
+        console.print(f"job {result.job}: produced {result.produced:,} post ids to {posts_topic}")

@@ -1,0 +1,64 @@
+"""`offsetflow seed`: realistic synthetic sources to run the pipelines on."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from offsetflow.cli import options
+from offsetflow.cli.options import MongoOption, MongoUri, Platforms, Seed, SourceDatabase, opt
+from offsetflow.config import DEFAULT_MONGO_URI
+from offsetflow.posts.source import seed_posts
+
+app = typer.Typer(help="Fill MongoDB with realistic synthetic source data (deterministic for a seed).")
+console = Console(stderr=True)
+
+
+def progress_bar() -> Progress:
+    """A bar with count, percentage and time left; drawn only in a terminal."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@app.command()
+def posts(
+    platforms: Platforms = "twitter,facebook,telegram",
+    actors: Annotated[int, opt("--actors", "Actors per platform.")] = 200,
+    posts_per_actor: Annotated[int, opt("--posts-per-actor", "Posts per actor.")] = 50,
+    seed: Seed = 42,
+    replace: Annotated[bool, opt("--replace", "Drop existing actors/posts collections first.")] = False,
+    source_database: SourceDatabase = "social",
+    mongo_uri: MongoUri = DEFAULT_MONGO_URI,
+    mongo_option: MongoOption = None,
+) -> None:
+    """Create `actors` and `posts` (each post has `platform` and `actor_id`), e.g. 1M posts:
+    `--actors 3334 --posts-per-actor 100`."""
+    names = [p.strip() for p in platforms.split(",") if p.strip()]
+    total = len(names) * actors * posts_per_actor
+    started = time.perf_counter()
+    with options.mongo(mongo_uri, mongo_option).client() as client, progress_bar() as bar:
+        task = bar.add_task(f"seeding {source_database}.posts", total=total)
+        n_actors, n_posts = seed_posts(
+            client[source_database],
+            names,
+            actors,
+            posts_per_actor,
+            seed,
+            replace,
+            on_progress=lambda n: bar.advance(task, n),
+        )
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"seeded {n_actors:,} actors and {n_posts:,} posts into {source_database} "
+        f"in {elapsed:.1f}s ({n_posts / elapsed:,.0f} posts/s)"
+    )

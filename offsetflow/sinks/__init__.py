@@ -1,0 +1,1 @@
+"""Idempotent outputs of the consumer loop: MongoDB upserts and Parquet chunk files."""

@@ -1,0 +1,170 @@
+"""Parquet chunk files named by topic, partition and offset range, so a rerun rewrites the same names.
+
+Layout (as Kafka Connect's S3 sink, one folder per partition)::
+
+    DIR/<topic>/partition=<p>/<topic>+<p>+<first offset>+<last offset>.parquet
+
+A chunk is written to a hidden temp name, fsynced, renamed, and its folder fsynced: a file with a final
+name is always complete. On assignment, chunks holding offsets at or past the committed offset come from a
+run that died before committing; they are deleted and their records consumed again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from offsetflow.sinks.base import PartitionResume, Sink
+from offsetflow.stream.records import Output
+
+_CHUNK = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet$")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    path: Path
+    partition: int
+    first: int
+    last: int
+
+
+def chunk_name(topic: str, partition: int, first: int, last: int) -> str:
+    return f"{topic}+{partition}+{first:019d}+{last:019d}.parquet"
+
+
+def partition_dir(directory: Path, topic: str, partition: int) -> Path:
+    return directory / topic / f"partition={partition}"
+
+
+def list_chunks(directory: Path, topic: str, partition: int | None = None) -> list[Chunk]:
+    """The complete chunk files of a topic (or one partition), in offset order."""
+    base = directory / topic
+    pattern = f"partition={partition}/*.parquet" if partition is not None else "partition=*/*.parquet"
+    chunks = []
+    for path in base.glob(pattern):
+        match = _CHUNK.match(path.name)
+        if match and match["topic"] == topic:
+            chunks.append(Chunk(path, int(match["partition"]), int(match["first"]), int(match["last"])))
+    return sorted(chunks, key=lambda c: (c.partition, c.first))
+
+
+@dataclass
+class _Buffer:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    first: int = -1
+    last: int = -1
+    started: float = field(default_factory=time.monotonic)
+
+
+class ParquetChunkSink(Sink):
+    name = "parquet"
+
+    def __init__(
+        self,
+        directory: Path,
+        topic: str,
+        schema: dict[str, Any],
+        key_column: str,
+        chunk_rows: int = 20_000,
+        max_age: float = 60.0,
+        compression: Literal["zstd", "lz4", "snappy", "gzip", "uncompressed"] = "zstd",
+    ) -> None:
+        self.directory = directory
+        self.topic = topic
+        self.schema = pl.Schema(schema)
+        self.key_column = key_column
+        self.chunk_rows = chunk_rows
+        self.max_age = max_age
+        self.compression = compression
+        self._buffers: dict[int, _Buffer] = {}
+        # Keys already in this partition's committed chunks: a key that Kafka delivers twice is written once.
+        self._written: dict[int, set[str]] = {}
+        self.chunks_written = 0
+
+    def write(self, outputs: Sequence[Output]) -> None:
+        for out in outputs:
+            p = out.origin.partition
+            written = self._written.setdefault(p, set())
+            buf = self._buffers.setdefault(p, _Buffer())
+            if out.key in written or out.key in buf.keys:
+                continue
+            if not buf.rows:
+                buf.first, buf.started = out.origin.offset, time.monotonic()
+            buf.rows.append(out.row)
+            buf.keys.add(out.key)
+            buf.last = out.origin.offset
+            if len(buf.rows) >= self.chunk_rows:
+                self._flush_partition(p)
+
+    def pending(self, partition: int) -> int | None:
+        buf = self._buffers.get(partition)
+        return buf.first if buf is not None and buf.rows else None
+
+    def flush(self, partitions: Sequence[int] | None = None, *, aged_only: bool = False) -> bool:
+        now = time.monotonic()
+        wrote = False
+        for p in list(self._buffers if partitions is None else partitions):
+            buf = self._buffers.get(p)
+            if buf is None or not buf.rows or (aged_only and now - buf.started < self.max_age):
+                continue
+            self._flush_partition(p)
+            wrote = True
+        return wrote
+
+    def _flush_partition(self, partition: int) -> None:
+        buf = self._buffers.pop(partition)
+        folder = partition_dir(self.directory, self.topic, partition)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / chunk_name(self.topic, partition, buf.first, buf.last)
+        temp = folder / f".{final.name}.{os.getpid()}.tmp"
+        frame = pl.DataFrame(buf.rows, schema=self.schema, orient="row")
+        frame.write_parquet(temp, compression=self.compression, statistics=True)
+        _fsync(temp)
+        os.replace(temp, final)
+        _fsync(folder)
+        self._written.setdefault(partition, set()).update(buf.keys)
+        self.chunks_written += 1
+
+    def assigned(self, partition: int, committed: int) -> PartitionResume:
+        folder = partition_dir(self.directory, self.topic, partition)
+        for temp in folder.glob(".*.tmp"):
+            temp.unlink(missing_ok=True)
+        chunks = list_chunks(self.directory, self.topic, partition)
+        # A chunk straddling the committed offset (after a replay to a point inside it) is redone whole.
+        start = min([c.first for c in chunks if c.first < committed <= c.last], default=committed)
+        stale = [c for c in chunks if c.first >= start]
+        for chunk in stale:
+            chunk.path.unlink(missing_ok=True)
+        kept = [c for c in chunks if c.first < start]
+        self._written[partition] = _read_keys([c.path for c in kept], self.key_column)
+        self._buffers.pop(partition, None)
+        if stale:
+            _fsync(folder)
+        return PartitionResume(existing=len(kept), removed=len(stale), rewind_to=start if start != committed else None)
+
+    def revoked(self, partition: int) -> None:
+        self._buffers.pop(partition, None)
+        self._written.pop(partition, None)
+
+
+def _read_keys(paths: Sequence[Path], column: str) -> set[str]:
+    if not paths:
+        return set()
+    keys = pl.scan_parquet(list(paths)).select(column).collect().get_column(column)
+    return set(keys.to_list())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

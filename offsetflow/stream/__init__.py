@@ -1,0 +1,1 @@
+"""The commit-after-write consumer loop both pipelines run on."""

@@ -1,0 +1,302 @@
+"""The one consumer loop: poll -> decode -> process -> write -> commit, for every pipeline.
+
+Offsets are the checkpoint. A partition's offset is committed only up to records whose outputs are durable
+in every sink (and whose dead letters are acknowledged), so a consumer killed at any instant resumes at a
+point where nothing is lost; anything redone is rewritten idempotently by the sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from offsetflow import codec
+from offsetflow.config import KafkaSettings
+from offsetflow.sinks.base import Sink
+from offsetflow.stream.dead_letters import DeadLetterWriter
+from offsetflow.stream.progress import ProgressReporter
+from offsetflow.stream.records import Failure, Origin, Processed, Processor, Record, origin_of
+from offsetflow.stream.retry import Stopped, retry
+
+log = logging.getLogger("offsetflow")
+
+# Commit failures that mean the partition now belongs to someone else: its new owner redoes the work.
+_LOST_OWNERSHIP = {
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError._NO_OFFSET,
+}
+
+CONSUMER_DEFAULTS = {
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 10_000,  # a crashed consumer's partitions move on after 10 s, not 45 s
+    "max.poll.interval.ms": 600_000,  # room to wait out a database outage without leaving the group
+}
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    topic: str
+    group: str
+    dlq_topic: str
+    batch_size: int = 500
+    poll_timeout: float = 1.0
+    until_idle: float | None = None
+
+
+@dataclass(frozen=True)
+class PartitionStart:
+    """What a consumer resumes from, as shown to the user on assignment."""
+
+    partition: int
+    committed: int | None
+    start: int
+    end: int
+    chunks: int
+    removed: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end - self.start)
+
+    def describe(self) -> str:
+        committed = f"committed offset {self.committed}" if self.committed is not None else "no commit yet"
+        text = f"partition {self.partition}: {committed}, lag {self.lag}, {self.chunks} chunk files kept"
+        if self.removed:
+            text += f", {self.removed} uncommitted leftovers removed"
+        if self.committed is not None and self.start != self.committed:
+            text += f", rewound to {self.start}"
+        return text
+
+
+@dataclass
+class RunSummary:
+    records: int = 0
+    rows: int = 0
+    dead_letters: int = 0
+    elapsed: float = 0.0
+    starts: list[PartitionStart] = field(default_factory=list)
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        settings: LoopSettings,
+        schema: codec.Schema,
+        processor: Processor,
+        sinks: Sequence[Sink],
+        progress: ProgressReporter,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.kafka = kafka
+        self.settings = settings
+        self.schema = schema
+        self.processor = processor
+        self.sinks = list(sinks)
+        self.progress = progress
+        self.stop = stop or threading.Event()
+        self.summary = RunSummary()
+        self._next: dict[int, int] = {}  # partition -> offset after the last processed record
+        self._committed: dict[int, int] = {}
+        self._consumer: Consumer | None = None
+        self._dlq: DeadLetterWriter | None = None
+
+    # -- the loop -------------------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        s = self.settings
+        consumer = Consumer(
+            self.kafka.client_config(
+                CONSUMER_DEFAULTS,
+                group_id=s.group,
+                enable_auto_commit=False,
+                enable_auto_offset_store=False,
+                isolation_level="read_committed",
+            )
+        )
+        producer = Producer(self.kafka.client_config(enable_idempotence=True, linger_ms=5))
+        self._consumer, self._dlq = consumer, DeadLetterWriter(producer, s.dlq_topic, s.group)
+        consumer.subscribe([s.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        restore = _stop_on_signals(self.stop)
+        last_record = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                messages = self._poll(consumer)
+                if messages:
+                    self._handle(messages)
+                    last_record = time.monotonic()
+                if any(sink.flush(aged_only=True) for sink in self.sinks):
+                    self._commit()
+                self._report(0, 0, 0)
+                if s.until_idle is not None and time.monotonic() - last_record >= s.until_idle:
+                    self.progress.say(f"no new records for {s.until_idle:g}s: finishing")
+                    break
+            self._finish()
+        except Stopped as exc:
+            log.warning("stopped while waiting for %s; uncommitted records will be processed on restart", exc)
+        finally:
+            restore()
+            consumer.close()  # leaves the group; a clean revoke has nothing left to flush
+            producer.flush(10)
+            for sink in self.sinks:
+                sink.close()
+        self.summary.dead_letters = self._dlq.sent
+        self.summary.elapsed = self.progress.elapsed
+        return self.summary
+
+    def _poll(self, consumer: Consumer) -> list[Message]:
+        messages = consumer.consume(self.settings.batch_size, timeout=self.settings.poll_timeout)
+        good = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+            elif err.fatal():
+                raise KafkaException(err)
+            else:  # broker down, partition moving ...: librdkafka retries on its own
+                log.warning("kafka: %s", err.str())
+        return good
+
+    def _handle(self, messages: Sequence[Message]) -> None:
+        records: list[Record] = []
+        failures: list[Failure] = []
+        for msg in messages:
+            origin = origin_of(msg)
+            try:
+                records.append(Record(origin, self.schema.decode(msg.value())))
+            except codec.DecodeError as exc:
+                failures.append(Failure(origin, "decode", str(exc)))
+        processed = retry(lambda: self.processor.process(records), "processing", self.stop) if records else Processed()
+        for sink in self.sinks:
+            retry(_bind(sink.write, processed.outputs), f"writing to {sink.name}", self.stop)
+        failures += processed.failures
+        assert self._dlq is not None
+        self._dlq.send(failures)
+        for record in records:
+            self._advance(record.origin)
+        for failure in failures:
+            self._advance(failure.origin)
+        self._commit()
+        self.summary.records += len(messages)
+        self.summary.rows += len(processed.outputs)
+        self._report(len(messages), len(processed.outputs), len(failures))
+
+    def _advance(self, origin: Origin) -> None:
+        self._next[origin.partition] = max(self._next.get(origin.partition, 0), origin.offset + 1)
+
+    def _finish(self) -> None:
+        for sink in self.sinks:
+            retry(sink.flush, f"flushing {sink.name}", self.stop)
+        self._commit()
+
+    # -- commits --------------------------------------------------------------------------------------
+    def _commit(self, partitions: Sequence[int] | None = None) -> None:
+        assert self._consumer is not None and self._dlq is not None
+        offsets = []
+        for p in partitions if partitions is not None else list(self._next):
+            nxt = self._next.get(p)
+            if nxt is None:
+                continue
+            held = [off for sink in self.sinks if (off := sink.pending(p)) is not None]
+            target = min([nxt, *held])
+            if target != self._committed.get(p):
+                offsets.append(TopicPartition(self.settings.topic, p, target))
+        if not offsets:
+            return
+        retry(self._dlq.flush, "acknowledging dead letters", self.stop)
+        consumer = self._consumer
+        try:
+            retry(lambda: consumer.commit(offsets=offsets, asynchronous=False), "committing offsets", self.stop)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _LOST_OWNERSHIP:
+                raise
+            log.warning("commit refused (%s): partitions moved to another consumer, which redoes them", exc)
+            return
+        for tp in offsets:
+            self._committed[tp.partition] = tp.offset
+
+    # -- rebalances -----------------------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=30)
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            start = tp.offset if tp.offset >= 0 else low
+            chunks = removed = 0
+            for sink in self.sinks:
+                resume = sink.assigned(tp.partition, start)
+                chunks, removed = chunks + resume.existing, removed + resume.removed
+                if resume.rewind_to is not None:
+                    start = min(start, resume.rewind_to)
+            report = PartitionStart(tp.partition, tp.offset if tp.offset >= 0 else None, start, high, chunks, removed)
+            self.summary.starts.append(report)
+            self.progress.say(report.describe())
+            tp.offset = start
+            self._committed[tp.partition] = start
+            self._next.pop(tp.partition, None)
+        consumer.assign(committed)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        ours = [tp.partition for tp in partitions]
+        try:
+            for sink in self.sinks:
+                retry(_bind(sink.flush, ours), f"flushing {sink.name}", self.stop)
+            self._commit(ours)
+        except Exception as exc:  # the next owner starts from the last commit: nothing is lost
+            log.warning("could not commit revoked partitions %s: %s", ours, exc)
+        self._forget(ours)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.warning("partitions %s lost (session expired); their uncommitted work will be redone", partitions)
+        self._forget([tp.partition for tp in partitions])
+
+    def _forget(self, partitions: Sequence[int]) -> None:
+        for p in partitions:
+            for sink in self.sinks:
+                sink.revoked(p)
+            self._next.pop(p, None)
+            self._committed.pop(p, None)
+
+    def _report(self, records: int, rows: int, failed: int) -> None:
+        assert self._consumer is not None
+        lag = 0
+        try:
+            for tp in self._consumer.position(self._consumer.assignment()):
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if high >= 0 and tp.offset >= 0:
+                    lag += max(0, high - tp.offset)
+        except KafkaException:
+            pass
+        self.progress.update(records, rows, failed, lag)
+
+
+def _bind(fn: Callable[[Any], Any], arg: Any) -> Callable[[], Any]:
+    return lambda: fn(arg)
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """SIGTERM/SIGINT finish the batch in hand, commit and exit; a second signal is the user insisting."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("%s: finishing the current batch, committing and exiting", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

@@ -1,0 +1,60 @@
+"""Waiting out outages: transient errors are retried with bounded backoff, never skipped."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from confluent_kafka import KafkaException
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, WriteConcernError
+
+T = TypeVar("T")
+log = logging.getLogger("offsetflow")
+
+
+class Stopped(Exception):
+    """Raised when a stop was requested while waiting out an outage; the batch in hand is not committed."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, AutoReconnect | ConnectionFailure | NetworkTimeout | WriteConcernError):
+        return True
+    if isinstance(exc, KafkaException):
+        err = exc.args[0] if exc.args else None
+        return bool(err is not None and hasattr(err, "retriable") and err.retriable())
+    return isinstance(exc, TransientError)
+
+
+class TransientError(RuntimeError):
+    """Raise from a processor for failures worth retrying (the service will be back)."""
+
+
+def retry(
+    action: Callable[[], T],
+    what: str,
+    stop: threading.Event,
+    first_delay: float = 0.5,
+    max_delay: float = 30.0,
+) -> T:
+    """Run ``action`` until it succeeds; transient errors are logged and retried, others raised."""
+    delay = first_delay
+    attempt = 1
+    while True:
+        try:
+            result = action()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            wait = min(max_delay, delay) * random.uniform(0.8, 1.2)
+            log.warning("%s failed (%s: %s); retry %d in %.1fs", what, type(exc).__name__, exc, attempt, wait)
+            if stop.wait(wait):
+                raise Stopped(what) from exc
+            delay *= 2
+            attempt += 1
+            continue
+        if attempt > 1:
+            log.info("%s succeeded after %d retries", what, attempt - 1)
+        return result
