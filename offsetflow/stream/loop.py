@@ -110,6 +110,8 @@ class ConsumerLoop:
         self._committed: dict[int, int] = {}
         self._consumer: Consumer | None = None
         self._dlq: DeadLetterWriter | None = None
+        self._rebalanced_at = time.monotonic()
+        self._owns_all_partitions = False
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -137,7 +139,7 @@ class ConsumerLoop:
                 if any(sink.flush(aged_only=True) for sink in self.sinks):
                     self._commit()
                 self._report(0, 0, 0)
-                if s.until_idle is not None and time.monotonic() - last_record >= s.until_idle:
+                if s.until_idle is not None and self._idle_long_enough(last_record, s.until_idle):
                     self.progress.say(f"no new records for {s.until_idle:g}s: finishing")
                     break
             self._finish()
@@ -152,6 +154,19 @@ class ConsumerLoop:
         self.summary.dead_letters = self._dlq.sent
         self.summary.elapsed = self.progress.elapsed
         return self.summary
+
+    def _idle_long_enough(self, last_record: float, until_idle: float) -> bool:
+        """Idle means: no record for ``until_idle`` since the last record *and* the last rebalance. While other
+        members hold partitions, also wait out a session timeout, so partitions of a crashed member (which the
+        group hands over only then) are not left behind."""
+        now = time.monotonic()
+        if now - max(last_record, self._rebalanced_at) < until_idle:
+            return False
+        session = float(self._consumer_config().get("session.timeout.ms", 45_000)) / 1000
+        return self._owns_all_partitions or now - self._rebalanced_at >= session + 1
+
+    def _consumer_config(self) -> dict[str, Any]:
+        return self.kafka.client_config(CONSUMER_DEFAULTS)
 
     def _poll(self, consumer: Consumer) -> list[Message]:
         messages = consumer.consume(self.settings.batch_size, timeout=self.settings.poll_timeout)
@@ -243,6 +258,9 @@ class ConsumerLoop:
             self._committed[tp.partition] = start
             self._next.pop(tp.partition, None)
         consumer.assign(committed)
+        self._rebalanced_at = time.monotonic()
+        total = len(consumer.list_topics(self.settings.topic, timeout=10).topics[self.settings.topic].partitions)
+        self._owns_all_partitions = len(consumer.assignment()) >= total
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         ours = [tp.partition for tp in partitions]
@@ -253,6 +271,8 @@ class ConsumerLoop:
         except Exception as exc:  # the next owner starts from the last commit: nothing is lost
             log.warning("could not commit revoked partitions %s: %s", ours, exc)
         self._forget(ours)
+        self._rebalanced_at = time.monotonic()
+        self._owns_all_partitions = False
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("partitions %s lost (session expired); their uncommitted work will be redone", partitions)

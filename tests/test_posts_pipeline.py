@@ -1,0 +1,253 @@
+"""The posts pipeline on the real stack: crashes, restarts and duplicates never change the outputs."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from pymongo import MongoClient
+
+from offsetflow import codec
+from offsetflow.config import KafkaSettings
+from offsetflow.posts import synthetic
+from offsetflow.posts.sampling import sample_actors
+from offsetflow.sinks.parquet import list_chunks
+from offsetflow.topics import dlq_for
+from tests.conftest import REPO, offsetflow
+
+PLATFORMS = "twitter,facebook,telegram"
+
+
+class PostsRun:
+    """One isolated pipeline: its own source database, topics, group, sink collection and output folder."""
+
+    def __init__(self, unique: str, out: Path, mongo: MongoClient[dict[str, Any]]) -> None:
+        self.unique = unique
+        self.source = f"social_{unique}"
+        self.topic = f"test.posts.{unique}"
+        self.group = f"posts-{unique}"
+        self.sink = f"sampled_{unique}"
+        self.out = out
+        self.mongo = mongo
+
+    def args(self, *extra: str) -> list[str]:
+        return [*extra]
+
+    def seed(self, actors: int, per_actor: int) -> None:
+        offsetflow(
+            "seed",
+            "posts",
+            "--platforms",
+            PLATFORMS,
+            "--actors",
+            str(actors),
+            "--posts-per-actor",
+            str(per_actor),
+            "--seed",
+            "7",
+            "--source-database",
+            self.source,
+        )
+        offsetflow("topics", "create", "--posts-topic", self.topic, "--sms-topic", f"test.sms.{self.unique}")
+
+    def produce_argv(self, sample: int, *extra: str) -> list[str]:
+        return [
+            "produce",
+            "posts",
+            "--platforms",
+            PLATFORMS,
+            "--sample-actors",
+            str(sample),
+            "--seed",
+            "7",
+            "--posts-topic",
+            self.topic,
+            "--source-database",
+            self.source,
+            *extra,
+        ]
+
+    def consume_argv(self, *extra: str) -> list[str]:
+        return [
+            "consume",
+            "posts",
+            "--out",
+            str(self.out),
+            "--group",
+            self.group,
+            "--posts-topic",
+            self.topic,
+            "--source-database",
+            self.source,
+            "--sink-collection",
+            self.sink,
+            *extra,
+        ]
+
+    def spawn(self, argv: list[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "offsetflow", *argv],
+            cwd=REPO,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    def parquet(self) -> pl.DataFrame:
+        files = [c.path for c in list_chunks(self.out, self.topic)]
+        return pl.read_parquet(files) if files else pl.DataFrame()
+
+    def sink_ids(self) -> list[str]:
+        return [d["_id"] for d in self.mongo["offsetflow"][self.sink].find({}, {"_id": 1})]
+
+    def expected_ids(self, sample: int) -> set[str]:
+        db = self.mongo[self.source]
+        ids: set[str] = set()
+        for platform in PLATFORMS.split(","):
+            actors = sample_actors(db, platform, sample, 7)
+            ids |= {d["_id"] for d in db.posts.find({"actor_id": {"$in": actors}}, {"_id": 1})}
+        return ids
+
+
+@pytest.fixture()
+def run(unique: str, tmp_path: Path, mongo: MongoClient[dict[str, Any]]) -> PostsRun:
+    return PostsRun(unique, tmp_path / "out", mongo)
+
+
+def _topic_values(kafka: KafkaSettings, topic: str) -> list[bytes]:
+    consumer = Consumer(
+        kafka.client_config(
+            group_id=f"reader-{topic}",
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+    )
+    meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    values: list[bytes] = []
+    for p in meta.partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if high <= low:
+            continue
+        consumer.assign([TopicPartition(topic, p, low)])
+        while consumer.position([TopicPartition(topic, p)])[0].offset < high:
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                values.append(msg.value())
+    consumer.close()
+    return values
+
+
+def test_same_seed_samples_the_same_actors_whatever_the_insertion_order(
+    mongo: MongoClient[dict[str, Any]], unique: str
+) -> None:
+    people = synthetic.actors("telegram", 300, seed=1)
+    forward, backward = mongo[f"fwd_{unique}"], mongo[f"bwd_{unique}"]
+    forward.actors.insert_many([dict(p) for p in people])
+    backward.actors.insert_many([dict(p) for p in reversed(people)])
+    first = sample_actors(forward, "telegram", 25, seed=99)
+    assert first == sample_actors(backward, "telegram", 25, seed=99)
+    assert first != sample_actors(forward, "telegram", 25, seed=100)
+    assert len(set(first)) == 25
+    mongo.drop_database(forward.name)
+    mongo.drop_database(backward.name)
+
+
+def test_synthetic_source_is_deterministic_and_differs_per_platform() -> None:
+    a = list(synthetic.posts("twitter", 3, 5, seed=5))
+    assert a == list(synthetic.posts("twitter", 3, 5, seed=5))
+    assert "public_metrics" in a[0] and "reactions" in next(synthetic.posts("facebook", 1, 1, seed=5))
+    assert any(any(ord(ch) > 0x1F000 for ch in p["text"]) for p in a)  # emoji somewhere
+
+
+def test_consumer_killed_repeatedly_leaves_every_post_exactly_once(run: PostsRun, kafka: KafkaSettings) -> None:
+    run.seed(actors=20, per_actor=20)
+    offsetflow(*run.produce_argv(20))
+    expected = run.expected_ids(20)
+    assert len(expected) == 1200
+    rng = random.Random(3)
+    small = ["--batch-size", "40", "--chunk-rows", "60", "--chunk-max-age", "0.5", "--fetch-workers", "2"]
+    for _ in range(3):
+        proc = run.spawn(run.consume_argv(*small))
+        assert proc.stdout is not None
+        while "partition" not in proc.stdout.readline():  # killed only once it has partitions to work on
+            assert proc.poll() is None
+        time.sleep(rng.uniform(0.3, 2.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    final = offsetflow(*run.consume_argv(*small, "--until-idle", "4"))
+    assert "chunk files kept" in final.stderr  # it said what it resumed from
+
+    frame = run.parquet()
+    assert frame.height == len(expected)
+    assert set(frame["post_id"].to_list()) == expected
+    ids = run.sink_ids()
+    assert len(ids) == len(expected) and set(ids) == expected
+
+
+def test_two_consumers_in_one_group_split_partitions_and_write_each_post_once(run: PostsRun) -> None:
+    run.seed(actors=10, per_actor=20)
+    offsetflow(*run.produce_argv(10))
+    procs = [run.spawn(run.consume_argv("--batch-size", "50", "--until-idle", "6")) for _ in range(2)]
+    logs = [p.communicate(timeout=180)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), logs
+    assert all("partition" in log for log in logs)
+    frame = run.parquet()
+    assert frame.height == 600 == frame["post_id"].n_unique()
+    assert len(run.sink_ids()) == 600
+
+
+def test_producer_killed_mid_run_and_rerun_puts_each_id_in_the_topic_once(run: PostsRun, kafka: KafkaSettings) -> None:
+    run.seed(actors=20, per_actor=20)
+    proc = run.spawn(run.produce_argv(20, "--transaction-size", "5"))
+    job_marker_seen = time.monotonic() + 60
+    while time.monotonic() < job_marker_seen and len(_topic_values(kafka, run.topic)) < 100:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = len(_topic_values(kafka, run.topic))
+    assert 0 < partial < 1200, "kill the producer mid-run"
+    rerun = offsetflow(*run.produce_argv(20, "--transaction-size", "50"))
+    assert "resumed after" in rerun.stderr
+    values = _topic_values(kafka, run.topic)
+    ids = [codec.load(codec.POST_ID).decode(v)["post_id"] for v in values]
+    assert len(ids) == len(set(ids)) == 1200
+    assert "nothing to do" in offsetflow(*run.produce_argv(20)).stderr
+
+
+def test_missing_posts_and_undecodable_records_go_to_the_dead_letter_topic(run: PostsRun, kafka: KafkaSettings) -> None:
+    run.seed(actors=2, per_actor=3)
+    schema = codec.load(codec.POST_ID)
+    producer = Producer(kafka.client_config())
+    producer.produce(
+        run.topic,
+        key=b"ghost",
+        value=schema.encode({"post_id": "no-such-post", "platform": "twitter", "actor_id": "x", "sample_seed": 1}),
+    )
+    producer.produce(run.topic, key=b"junk", value=b"not avro at all")
+    producer.produce(
+        run.topic,
+        key=b"tw-0000000-00000",
+        value=schema.encode(
+            {"post_id": "tw-0000000-00000", "platform": "twitter", "actor_id": "tw-actor-0000000", "sample_seed": 1}
+        ),
+    )
+    assert producer.flush(10) == 0
+
+    result = offsetflow(*run.consume_argv("--until-idle", "3"))
+    assert "2 dead letters" in result.stderr
+    assert run.sink_ids() == ["tw-0000000-00000"]
+    letters = [codec.load(codec.DEAD_LETTER).decode(v) for v in _topic_values(kafka, dlq_for(run.topic))]
+    by_kind = {d["error_type"]: d for d in letters}
+    assert set(by_kind) == {"not_found", "decode"}
+    assert "no-such-post" in by_kind["not_found"]["reason"]
+    assert by_kind["decode"]["value"] == b"not avro at all"
+    assert all(d["source_topic"] == run.topic and d["consumer_group"] == run.group for d in letters)
