@@ -41,11 +41,12 @@ def produce_post_ids(
     schema = codec.load(codec.POST_ID)
     records: list[Outgoing] = []
     per_platform = {}
+    actors = {platform: sample_actors(source, platform, sample.actors, sample.seed) for platform in sample.platforms}
+    post_ids = sampled_post_ids(source, actors)
     for platform in sample.platforms:
-        actors = sample_actors(source, platform, sample.actors, sample.seed)
-        ids = sampled_post_ids(source, platform, actors)
-        per_platform[platform] = (len(actors), len(ids))
-        say(f"{platform}: sampled {len(actors)} actors with seed {sample.seed}, {len(ids)} post ids")
+        ids = post_ids[platform]
+        per_platform[platform] = (len(actors[platform]), len(ids))
+        say(f"{platform}: sampled {len(actors[platform])} actors with seed {sample.seed}, {len(ids)} post ids")
         records += [
             # Keyed by post id: an even spread over partitions, and a duplicate lands where its twin is.
             Outgoing(
