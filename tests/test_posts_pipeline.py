@@ -251,3 +251,22 @@ def test_missing_posts_and_undecodable_records_go_to_the_dead_letter_topic(run: 
     assert "no-such-post" in by_kind["not_found"]["reason"]
     assert by_kind["decode"]["value"] == b"not avro at all"
     assert all(d["source_topic"] == run.topic and d["consumer_group"] == run.group for d in letters)
+
+
+def test_sigterm_finishes_the_batch_in_hand_commits_and_exits_cleanly(run: PostsRun, kafka: KafkaSettings) -> None:
+    run.seed(actors=10, per_actor=20)
+    offsetflow(*run.produce_argv(10))
+    proc = run.spawn(run.consume_argv("--batch-size", "50", "--chunk-max-age", "0.5"))
+    assert proc.stdout is not None
+    while "partition" not in proc.stdout.readline():
+        assert proc.poll() is None
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, output
+    assert "SIGTERM" in output
+
+    # Everything it wrote is committed: a restart has no leftovers to remove and finishes the rest.
+    final = offsetflow(*run.consume_argv("--until-idle", "3"))
+    assert "leftovers removed" not in final.stderr
+    assert run.parquet().height == 600 == len(run.sink_ids())

@@ -49,7 +49,8 @@ def retry(
             if not is_transient(exc):
                 raise
             wait = min(max_delay, delay) * random.uniform(0.8, 1.2)
-            log.warning("%s failed (%s: %s); retry %d in %.1fs", what, type(exc).__name__, exc, attempt, wait)
+            brief = str(exc).split(", Timeout:")[0][:200]  # pymongo appends a whole topology description
+            log.warning("%s failed (%s: %s); retry %d in %.1fs", what, type(exc).__name__, brief, attempt, wait)
             if stop.wait(wait):
                 raise Stopped(what) from exc
             delay *= 2
