@@ -1,0 +1,1 @@
+"""The SMS -> transactions domain: synthetic bank SMS, the extraction result, and the extractors."""
