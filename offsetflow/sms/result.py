@@ -83,7 +83,7 @@ def validate(result: Any, expected_id: str) -> dict[str, Any]:
             raise InvalidResult(f"{key} is longer than {rule['maxLength']}")
         if isinstance(value, str) and "pattern" in rule and not re.match(rule["pattern"], value):
             raise InvalidResult(f"{key}={value!r} does not match {rule['pattern']}")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if value < rule.get("minimum", float("-inf")) or value > rule.get("maximum", float("inf")):
-                raise InvalidResult(f"{key}={value!r} is out of range")
+        low, high = rule.get("minimum", float("-inf")), rule.get("maximum", float("inf"))
+        if isinstance(value, int | float) and not isinstance(value, bool) and not low <= value <= high:
+            raise InvalidResult(f"{key}={value!r} is out of range")
     return dict(result)

@@ -149,16 +149,16 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
     if ref:
         result["reference"] = ref.group(1)
     for pattern in _COUNTERPARTY:
-        match = pattern.search(body)
-        if match:
-            value = match.group(1).strip()
-            result["counterparty"] = f"XX{value}" if value.isdigit() else value
+        found = pattern.search(body)
+        if found:
+            name = found.group(1).strip()
+            result["counterparty"] = f"XX{name}" if name.isdigit() else name
             break
     for pattern, fmt in _DATES:
-        match = pattern.search(body)
-        if match:
+        dated = pattern.search(body)
+        if dated:
             try:
-                result["transaction_time"] = datetime.strptime(match.group(1), fmt).date().isoformat()
+                result["transaction_time"] = datetime.strptime(dated.group(1), fmt).date().isoformat()
                 break
             except ValueError:
                 continue

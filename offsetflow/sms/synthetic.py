@@ -42,7 +42,7 @@ def _inr(amount: float, rng: random.Random) -> str:
     if style == 2:  # Indian grouping: 12,34,567.00
         whole, frac = f"{amount:.2f}".split(".")
         head, tail = whole[:-3], whole[-3:]
-        groups = []
+        groups: list[str] = []
         while len(head) > 2:
             groups.insert(0, head[-2:])
             head = head[:-2]
