@@ -23,9 +23,10 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from consumers.posts import PostFetcher, is_ferretdb
+from consumers.posts import PostFetcher
 from offsetflow import codec
 from offsetflow.config import KafkaSettings, MongoSettings
+from offsetflow.lookup import is_ferretdb
 from offsetflow.posts.rows import POST_ROW_SCHEMA, post_row
 from offsetflow.posts.source import seed_posts
 from offsetflow.sinks.mongo import MongoUpsertSink

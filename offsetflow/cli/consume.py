@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from consumers.posts import FetchMode, PostFetcher
+from consumers.posts import PostFetcher
 from offsetflow import codec, topics
 from offsetflow.cli import options
 from offsetflow.cli.options import (
@@ -27,6 +27,7 @@ from offsetflow.cli.options import (
     opt,
 )
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
+from offsetflow.lookup import LookupMode
 from offsetflow.posts.rows import POST_ROW_SCHEMA
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink, list_chunks
@@ -76,7 +77,7 @@ def posts(
     hand is finished and committed first."""
     if fetch_mode not in ("auto", "in", "by-id"):
         raise typer.BadParameter("choose auto, in or by-id", param_hint="--fetch-mode")
-    mode: FetchMode = fetch_mode  # type: ignore[assignment]
+    mode: LookupMode = fetch_mode  # type: ignore[assignment]
     kafka = options.kafka(bootstrap_servers, kafka_config)
     with options.mongo(mongo_uri, mongo_option).client() as client:
         sink_coll = client[sink_database][sink_collection]

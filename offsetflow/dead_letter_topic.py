@@ -1,0 +1,50 @@
+"""Reading a dead-letter topic back: what failed, why, and where it came from."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from offsetflow import codec
+from offsetflow.config import KafkaSettings
+
+
+def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list[tuple[int, int, bytes | None]]:
+    """(partition, offset, value) of every committed record now in ``topic``; no group offsets are touched."""
+    consumer = Consumer(
+        kafka.client_config(group_id="_offsetflow.reader", enable_auto_commit=False, isolation_level="read_committed")
+    )
+    out: list[tuple[int, int, bytes | None]] = []
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return out
+        for p in meta.partitions:
+            tp = TopicPartition(topic, p)
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, low)])
+            deadline = time.monotonic() + timeout
+            while consumer.position([tp])[0].offset < high and time.monotonic() < deadline:
+                for msg in consumer.consume(1000, timeout=0.5):
+                    offset = msg.offset()
+                    if not msg.error() and offset is not None:
+                        out.append((p, offset, msg.value()))
+    finally:
+        consumer.close()
+    return out
+
+
+def dead_letters(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
+    schema = codec.load(codec.DEAD_LETTER)
+    letters = []
+    for partition, offset, value in read_topic(kafka, topic):
+        try:
+            letter = schema.decode(value)
+        except codec.DecodeError:
+            continue
+        letters.append({**letter, "dlq_partition": partition, "dlq_offset": offset})
+    return letters

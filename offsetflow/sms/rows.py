@@ -1,0 +1,28 @@
+"""The stored row for one SMS: the extraction plus who, when, and which model made it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+TRANSACTION_ROW_SCHEMA: dict[str, Any] = {
+    "sms_id": pl.String,
+    "user_id": pl.String,
+    "sender": pl.String,
+    "received_at": pl.Datetime("ms", "UTC"),
+    "is_transaction": pl.Boolean,
+    "amount": pl.Float64,
+    "currency": pl.String,
+    "direction": pl.String,
+    "account_mask": pl.String,
+    "counterparty": pl.String,
+    "transaction_time": pl.String,
+    "balance": pl.Float64,
+    "reference": pl.String,
+    "channel": pl.String,
+    "category": pl.String,
+    "confidence": pl.Float64,
+    "model": pl.String,
+    "prompt_version": pl.String,
+}

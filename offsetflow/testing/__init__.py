@@ -1,0 +1,1 @@
+"""Test doubles for external services that are real network servers, never patched functions."""

@@ -1,0 +1,92 @@
+"""`offsetflow produce sms`: unprocessed SMS onto `sms.raw`, keyed by user, each SMS queued once.
+
+"Queued" lives in Kafka: a compacted topic keyed by sms_id gets a marker in the same transaction as the SMS
+record, so a rerun (even after SIGKILL) skips exactly the SMS already on the topic; `isprocessed` skips done ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from pymongo.database import Database
+
+from offsetflow import codec
+from offsetflow.config import KafkaSettings
+from offsetflow.topics import ensure_topics
+
+SMS_QUEUED = "_offsetflow.sms-queued"
+
+
+@dataclass(frozen=True)
+class SmsProduceResult:
+    unprocessed: int
+    already_queued: int
+    produced: int
+
+
+def queued_ids(kafka: KafkaSettings, timeout: float = 60.0) -> set[str]:
+    """Every sms_id ever queued (read_committed), read from the compacted marker topic."""
+    consumer = Consumer(
+        kafka.client_config(
+            group_id="_offsetflow.sms-queued-reader", enable_auto_commit=False, isolation_level="read_committed"
+        )
+    )
+    ids: set[str] = set()
+    try:
+        meta = consumer.list_topics(SMS_QUEUED, timeout=timeout).topics[SMS_QUEUED]
+        for p in meta.partitions:
+            tp = TopicPartition(SMS_QUEUED, p)
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(SMS_QUEUED, p, low)])
+            deadline = time.monotonic() + timeout
+            while consumer.position([tp])[0].offset < high:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"could not read {SMS_QUEUED} to its end within {timeout:.0f}s")
+                for msg in consumer.consume(1000, timeout=0.5):
+                    key = msg.key()
+                    if not msg.error() and key:
+                        ids.add(key.decode())
+    finally:
+        consumer.close()
+    return ids
+
+
+def produce_sms(
+    kafka: KafkaSettings,
+    source: Database[dict[str, Any]],
+    topic: str,
+    user_id: str | None = None,
+    limit: int | None = None,
+    transaction_size: int = 500,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+) -> SmsProduceResult:
+    ensure_topics(
+        kafka.client_config(), [SMS_QUEUED], partitions=1, retention_ms=-1, extra_config={"cleanup.policy": "compact"}
+    )
+    producer = Producer(
+        kafka.client_config({"linger.ms": 20}, transactional_id=f"offsetflow.sms.{topic}", enable_idempotence=True)
+    )
+    producer.init_transactions(60)  # fences a killed predecessor: its open transaction is aborted
+    queued = queued_ids(kafka)
+    query: dict[str, Any] = {"isprocessed": False} if user_id is None else {"isprocessed": False, "user_id": user_id}
+    projection = {"sms_id": 1, "user_id": 1, "sender": 1, "body": 1, "received_at": 1}
+    docs = sorted(source["sms_fin_rawdata"].find(query, projection), key=lambda d: (d["user_id"], d["received_at"]))
+    todo = [d for d in docs if d["sms_id"] not in queued][: limit if limit is not None else None]
+    schema = codec.load(codec.SMS_RAW)
+    on_progress(0, len(todo))
+    for start in range(0, len(todo), transaction_size):
+        producer.begin_transaction()
+        for doc in todo[start : start + transaction_size]:
+            value = schema.encode({k: doc[k] for k in ("sms_id", "user_id", "sender", "body", "received_at")})
+            producer.produce(topic, key=doc["user_id"].encode(), value=value)  # per-user order is kept
+            producer.produce(SMS_QUEUED, key=doc["sms_id"].encode(), value=b"1")
+            producer.poll(0)
+        producer.commit_transaction(60)
+        on_progress(min(len(todo), start + transaction_size), len(todo))
+    return SmsProduceResult(len(docs), len(docs) - len([d for d in docs if d["sms_id"] not in queued]), len(todo))
