@@ -9,7 +9,7 @@ from confluent_kafka import KafkaException
 from pymongo.errors import PyMongoError
 from rich.console import Console
 
-from offsetflow.cli import check, consume, dev, logs, produce, seed, topics
+from offsetflow.cli import check, consume, dev, logs, produce, seed, stats, topics
 from offsetflow.config import ConfigError
 from offsetflow.stack.process import StackError
 
@@ -25,6 +25,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(seed.app, name="seed")
 app.add_typer(produce.app, name="produce")
 app.add_typer(consume.app, name="consume")
+app.add_typer(stats.app, name="stats")
 app.command()(check.check)
 
 # Errors a user can act on: one line, no traceback.

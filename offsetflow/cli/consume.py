@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from consumers.posts import PostFetcher
+from consumers.sms import SmsProcessor
 from offsetflow import codec, topics
 from offsetflow.cli import options
 from offsetflow.cli.options import (
@@ -22,6 +23,7 @@ from offsetflow.cli.options import (
     MongoUri,
     OutDir,
     PostsTopic,
+    SmsTopic,
     SourceDatabase,
     UntilIdle,
     opt,
@@ -29,8 +31,12 @@ from offsetflow.cli.options import (
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
 from offsetflow.lookup import LookupMode
 from offsetflow.posts.rows import POST_ROW_SCHEMA
+from offsetflow.sinks.mark import MarkProcessedSink
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink, list_chunks
+from offsetflow.sms.extractors import Extractor, OpenAIExtractor, OpenAISettings, RulesExtractor
+from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
+from offsetflow.sms.source import RAW, RESULTS
 from offsetflow.stream.loop import ConsumerLoop, LoopSettings, RunSummary
 from offsetflow.stream.progress import ProgressReporter
 
@@ -102,5 +108,98 @@ def posts(
                 f"dead letters: {summary.dead_letters:,} in {topics.dlq_for(posts_topic)}"
                 if summary.dead_letters
                 else "dead letters: none",
+            ],
+        )
+
+
+def _extractor(
+    llm: str,
+    base_url: str,
+    model: str,
+    api_key: str,
+    batch: int,
+    concurrency: int,
+    rpm: float,
+    tpm: float,
+    timeout: float,
+    retries: int,
+) -> Extractor:
+    if llm == "rules":
+        return RulesExtractor()
+    if llm != "openai":
+        raise typer.BadParameter("choose rules or openai", param_hint="--llm")
+    return OpenAIExtractor(OpenAISettings(base_url, model, api_key, batch, concurrency, rpm, tpm, timeout, retries))
+
+
+@app.command()
+def sms(
+    llm: Annotated[str, opt("--llm", "`rules` (built in, offline) or `openai` (any OpenAI-compatible API).")] = "rules",
+    llm_base_url: Annotated[
+        str, opt("--llm-base-url", "Chat-completions base URL (OpenAI, vLLM, Ollama, llama.cpp server).")
+    ] = "https://api.openai.com/v1",
+    llm_model: Annotated[str, opt("--llm-model", "Model name sent to the endpoint.")] = "gpt-4o-mini",
+    llm_api_key: Annotated[
+        str, opt("--llm-api-key", "API key (or set OFFSETFLOW_LLM_API_KEY).", show_default=False)
+    ] = "",
+    llm_batch_size: Annotated[int, opt("--llm-batch-size", "SMS per LLM request.")] = 10,
+    llm_concurrency: Annotated[int, opt("--llm-concurrency", "LLM requests in flight.")] = 4,
+    llm_rpm: Annotated[float, opt("--llm-rpm", "Requests per minute limit.")] = 500,
+    llm_tpm: Annotated[float, opt("--llm-tpm", "Tokens per minute limit.")] = 200_000,
+    llm_timeout: Annotated[float, opt("--llm-timeout", "Seconds per LLM request.")] = 60,
+    llm_max_retries: Annotated[int, opt("--llm-max-retries", "Retries on 429/5xx/timeouts/malformed output.")] = 5,
+    force: Annotated[bool, opt("--force", "Re-extract SMS whose result for this model and prompt is stored.")] = False,
+    out: OutDir = Path("out/sms"),
+    group: Group = "sms-processor",
+    sms_topic: SmsTopic = topics.SMS_RAW,
+    source_database: SourceDatabase = "sms",
+    batch_size: BatchSize = 200,
+    chunk_rows: ChunkRows = 20_000,
+    chunk_max_age: ChunkMaxAge = 30.0,
+    until_idle: UntilIdle = None,
+    bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
+    kafka_config: KafkaConfig = None,
+    mongo_uri: MongoUri = DEFAULT_MONGO_URI,
+    mongo_option: MongoOption = None,
+) -> None:
+    """Extract transactions from the SMS topic: upsert one result per SMS into `financial_transactions` (by
+    sms_id), then mark the SMS `isprocessed: true`, write Parquet chunks, and commit. Results already stored for
+    the same model and prompt version are reused, not paid for again. Failures go to `<topic>.dlq`."""
+    kafka = options.kafka(bootstrap_servers, kafka_config)
+    extractor = _extractor(
+        llm,
+        llm_base_url,
+        llm_model,
+        llm_api_key,
+        llm_batch_size,
+        llm_concurrency,
+        llm_rpm,
+        llm_tpm,
+        llm_timeout,
+        llm_max_retries,
+    )
+    with options.mongo(mongo_uri, mongo_option).client() as client:
+        db = client[source_database]
+        processor = SmsProcessor(db[RESULTS], extractor, force)
+        sinks = [
+            MongoUpsertSink(db[RESULTS]),
+            MarkProcessedSink(db[RAW]),
+            ParquetChunkSink(out, sms_topic, TRANSACTION_ROW_SCHEMA, "sms_id", chunk_rows, chunk_max_age),
+        ]
+        settings = LoopSettings(sms_topic, group, topics.dlq_for(sms_topic), batch_size, until_idle=until_idle)
+        console.print(
+            f"group {group} on {sms_topic}: extractor {extractor.model}, writing {out} and {source_database}.{RESULTS}"
+        )
+        with ProgressReporter(f"sms ({group})") as progress:
+            summary = ConsumerLoop(kafka, settings, codec.load(codec.SMS_RAW), processor, sinks, progress).run()
+        usage = extractor.usage
+        print_summary(
+            summary,
+            [
+                f"LLM calls: {usage.calls:,}, tokens: {usage.prompt_tokens + usage.completion_tokens:,} "
+                f"({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion); "
+                f"stored results reused: {processor.reused:,}",
+                f"MongoDB: {source_database}.{RESULTS} upserted, {source_database}.{RAW} marked processed",
+                f"Parquet: {len(list_chunks(out, sms_topic))} chunk files under {out / sms_topic}",
+                f"dead letters: {summary.dead_letters:,} in {topics.dlq_for(sms_topic)}",
             ],
         )

@@ -17,12 +17,14 @@ from offsetflow.cli.options import (
     Platforms,
     PostsTopic,
     Seed,
+    SmsTopic,
     SourceDatabase,
     opt,
 )
 from offsetflow.cli.seed import progress_bar
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
 from producers.posts import PostSample, produce_post_ids
+from producers.sms import produce_sms
 
 app = typer.Typer(help="Stream work items into Kafka; safe to rerun and to kill at any moment.")
 console = Console(stderr=True)
@@ -66,3 +68,33 @@ def posts(
         console.print(f"job {result.job}: resumed after {result.already:,} ids, produced {result.produced:,} more")
     else:
         console.print(f"job {result.job}: produced {result.produced:,} post ids to {posts_topic}")
+
+
+@app.command()
+def sms(
+    user_id: Annotated[str | None, opt("--user-id", "Only this user's SMS.")] = None,
+    limit: Annotated[int | None, opt("--limit", "Queue at most this many SMS.")] = None,
+    sms_topic: SmsTopic = topics.SMS_RAW,
+    source_database: SourceDatabase = "sms",
+    bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
+    kafka_config: KafkaConfig = None,
+    mongo_uri: MongoUri = DEFAULT_MONGO_URI,
+    mongo_option: MongoOption = None,
+) -> None:
+    """Queue unprocessed SMS (`isprocessed: false`) on the SMS topic, keyed by user id so each user's order
+    is kept. SMS already queued (recorded in Kafka, in the same transaction) or done are skipped."""
+    kafka = options.kafka(bootstrap_servers, kafka_config)
+    with options.mongo(mongo_uri, mongo_option).client() as client, progress_bar() as bar:
+        task = bar.add_task(f"producing to {sms_topic}", total=None)
+        result = produce_sms(
+            kafka,
+            client[source_database],
+            sms_topic,
+            user_id,
+            limit,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"{result.unprocessed:,} unprocessed SMS, {result.already_queued:,} already queued; "
+        f"queued {result.produced:,} on {sms_topic}"
+    )

@@ -13,6 +13,7 @@ from offsetflow.cli import options
 from offsetflow.cli.options import MongoOption, MongoUri, Platforms, Seed, SourceDatabase, opt
 from offsetflow.config import DEFAULT_MONGO_URI
 from offsetflow.posts.source import seed_posts
+from offsetflow.sms.source import seed_sms
 
 app = typer.Typer(help="Fill MongoDB with realistic synthetic source data (deterministic for a seed).")
 console = Console(stderr=True)
@@ -62,3 +63,25 @@ def posts(
         f"seeded {n_actors:,} actors and {n_posts:,} posts into {source_database} "
         f"in {elapsed:.1f}s ({n_posts / elapsed:,.0f} posts/s)"
     )
+
+
+@app.command()
+def sms(
+    users: Annotated[int, opt("--users", "Users to create SMS for.")] = 20,
+    per_user: Annotated[int, opt("--per-user", "SMS per user.")] = 100,
+    seed: Seed = 42,
+    replace: Annotated[bool, opt("--replace", "Drop existing sms_fin_rawdata (and its truth) first.")] = False,
+    source_database: SourceDatabase = "sms",
+    mongo_uri: MongoUri = DEFAULT_MONGO_URI,
+    mongo_option: MongoOption = None,
+) -> None:
+    """Create `sms_fin_rawdata`: bank SMS in many formats (debits, credits, UPI, cards, ATM, NEFT/IMPS, salary,
+    refunds, EMI; INR/Rs./₹ and some USD/EUR) mixed with OTPs, promos, reminders and "will be debited" notices,
+    all `isprocessed: false`. The true extraction goes to `sms_truth`, kept apart for tests and benchmarks."""
+    started = time.perf_counter()
+    with options.mongo(mongo_uri, mongo_option).client() as client, progress_bar() as bar:
+        task = bar.add_task(f"seeding {source_database}.sms_fin_rawdata", total=users * per_user)
+        n = seed_sms(
+            client[source_database], users, per_user, seed, replace, on_progress=lambda k: bar.advance(task, k)
+        )
+    console.print(f"seeded {n:,} SMS for {users} users into {source_database} in {time.perf_counter() - started:.1f}s")
