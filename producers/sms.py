@@ -28,8 +28,13 @@ class SmsProduceResult:
     produced: int
 
 
+def queued_key(topic: str, database: str, sms_id: str) -> str:
+    """What a marker records: this SMS of this source database is on this topic."""
+    return f"{topic}|{database}|{sms_id}"
+
+
 def queued_ids(kafka: KafkaSettings, timeout: float = 60.0) -> set[str]:
-    """Every sms_id ever queued (read_committed), read from the compacted marker topic."""
+    """Every marker key ever committed (read_committed), read from the compacted marker topic."""
     consumer = Consumer(
         kafka.client_config(
             group_id="_offsetflow.sms-queued-reader", enable_auto_commit=False, isolation_level="read_committed"
@@ -77,7 +82,8 @@ def produce_sms(
     query: dict[str, Any] = {"isprocessed": False} if user_id is None else {"isprocessed": False, "user_id": user_id}
     projection = {"sms_id": 1, "user_id": 1, "sender": 1, "body": 1, "received_at": 1}
     docs = sorted(source["sms_fin_rawdata"].find(query, projection), key=lambda d: (d["user_id"], d["received_at"]))
-    todo = [d for d in docs if d["sms_id"] not in queued][: limit if limit is not None else None]
+    fresh = [d for d in docs if queued_key(topic, source.name, d["sms_id"]) not in queued]
+    todo = fresh[:limit]
     schema = codec.load(codec.SMS_RAW)
     on_progress(0, len(todo))
     for start in range(0, len(todo), transaction_size):
@@ -85,8 +91,8 @@ def produce_sms(
         for doc in todo[start : start + transaction_size]:
             value = schema.encode({k: doc[k] for k in ("sms_id", "user_id", "sender", "body", "received_at")})
             producer.produce(topic, key=doc["user_id"].encode(), value=value)  # per-user order is kept
-            producer.produce(SMS_QUEUED, key=doc["sms_id"].encode(), value=b"1")
+            producer.produce(SMS_QUEUED, key=queued_key(topic, source.name, doc["sms_id"]).encode(), value=b"1")
             producer.poll(0)
         producer.commit_transaction(60)
         on_progress(min(len(todo), start + transaction_size), len(todo))
-    return SmsProduceResult(len(docs), len(docs) - len([d for d in docs if d["sms_id"] not in queued]), len(todo))
+    return SmsProduceResult(len(docs), len(docs) - len(fresh), len(todo))
