@@ -31,6 +31,17 @@ def progress_bar() -> Progress:
     )
 
 
+IfEmpty = Annotated[bool, opt("--if-empty", "Do nothing if the source already holds data (safe to rerun).")]
+
+
+def _already_seeded(mongo_uri: str, mongo_option: list[str] | None, database: str, collection: str) -> bool:
+    with options.mongo(mongo_uri, mongo_option).client() as client:
+        count = client[database][collection].estimated_document_count()
+    if count:
+        console.print(f"{database}.{collection} already holds {count:,} documents: left as is")
+    return bool(count)
+
+
 @app.command()
 def posts(
     platforms: Platforms = "twitter,facebook,telegram",
@@ -38,6 +49,7 @@ def posts(
     posts_per_actor: Annotated[int, opt("--posts-per-actor", "Posts per actor.")] = 50,
     seed: Seed = 42,
     replace: Annotated[bool, opt("--replace", "Drop existing actors/posts collections first.")] = False,
+    if_empty: IfEmpty = False,
     source_database: SourceDatabase = "social",
     mongo_uri: MongoUri = DEFAULT_MONGO_URI,
     mongo_option: MongoOption = None,
@@ -47,6 +59,8 @@ def posts(
     names = [p.strip() for p in platforms.split(",") if p.strip()]
     total = len(names) * actors * posts_per_actor
     started = time.perf_counter()
+    if if_empty and _already_seeded(mongo_uri, mongo_option, source_database, "posts"):
+        return
     with options.mongo(mongo_uri, mongo_option).client() as client, progress_bar() as bar:
         task = bar.add_task(f"seeding {source_database}.posts", total=total)
         n_actors, n_posts = seed_posts(
@@ -71,6 +85,7 @@ def sms(
     per_user: Annotated[int, opt("--per-user", "SMS per user.")] = 100,
     seed: Seed = 42,
     replace: Annotated[bool, opt("--replace", "Drop existing sms_fin_rawdata (and its truth) first.")] = False,
+    if_empty: IfEmpty = False,
     source_database: SourceDatabase = "sms",
     mongo_uri: MongoUri = DEFAULT_MONGO_URI,
     mongo_option: MongoOption = None,
@@ -79,6 +94,8 @@ def sms(
     refunds, EMI; INR/Rs./₹ and some USD/EUR) mixed with OTPs, promos, reminders and "will be debited" notices,
     all `isprocessed: false`. The true extraction goes to `sms_truth`, kept apart for tests and benchmarks."""
     started = time.perf_counter()
+    if if_empty and _already_seeded(mongo_uri, mongo_option, source_database, "sms_fin_rawdata"):
+        return
     with options.mongo(mongo_uri, mongo_option).client() as client, progress_bar() as bar:
         task = bar.add_task(f"seeding {source_database}.sms_fin_rawdata", total=users * per_user)
         n = seed_sms(
