@@ -1,8 +1,9 @@
-"""Reading a dead-letter topic back: what failed, why, and where it came from."""
+"""Reading a topic back whole (dead letters: what failed, why, and where it came from)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -11,12 +12,20 @@ from offsetflow import codec
 from offsetflow.config import KafkaSettings
 
 
-def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list[tuple[int, int, bytes | None]]:
-    """(partition, offset, value) of every committed record now in ``topic``; no group offsets are touched."""
+@dataclass(frozen=True)
+class StoredRecord:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list[StoredRecord]:
+    """Every committed record now in ``topic`` (read_committed), without touching any group's offsets."""
     consumer = Consumer(
         kafka.client_config(group_id="_offsetflow.reader", enable_auto_commit=False, isolation_level="read_committed")
     )
-    out: list[tuple[int, int, bytes | None]] = []
+    out: list[StoredRecord] = []
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is None or meta.error is not None:
@@ -28,11 +37,13 @@ def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list[
                 continue
             consumer.assign([TopicPartition(topic, p, low)])
             deadline = time.monotonic() + timeout
-            while consumer.position([tp])[0].offset < high and time.monotonic() < deadline:
+            while consumer.position([tp])[0].offset < high:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"could not read {topic} to its end within {timeout:.0f}s")
                 for msg in consumer.consume(1000, timeout=0.5):
                     offset = msg.offset()
                     if not msg.error() and offset is not None:
-                        out.append((p, offset, msg.value()))
+                        out.append(StoredRecord(p, offset, msg.key(), msg.value()))
     finally:
         consumer.close()
     return out
@@ -41,10 +52,10 @@ def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list[
 def dead_letters(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
     schema = codec.load(codec.DEAD_LETTER)
     letters = []
-    for partition, offset, value in read_topic(kafka, topic):
+    for record in read_topic(kafka, topic):
         try:
-            letter = schema.decode(value)
+            letter = schema.decode(record.value)
         except codec.DecodeError:
             continue
-        letters.append({**letter, "dlq_partition": partition, "dlq_offset": offset})
+        letters.append({**letter, "dlq_partition": record.partition, "dlq_offset": record.offset})
     return letters

@@ -6,16 +6,16 @@ record, so a rerun (even after SIGKILL) skips exactly the SMS already on the top
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from pymongo.database import Database
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
+from offsetflow.dead_letter_topic import read_topic
 from offsetflow.topics import ensure_topics
 
 SMS_QUEUED = "_offsetflow.sms-queued"
@@ -33,33 +33,9 @@ def queued_key(topic: str, database: str, sms_id: str) -> str:
     return f"{topic}|{database}|{sms_id}"
 
 
-def queued_ids(kafka: KafkaSettings, timeout: float = 60.0) -> set[str]:
-    """Every marker key ever committed (read_committed), read from the compacted marker topic."""
-    consumer = Consumer(
-        kafka.client_config(
-            group_id="_offsetflow.sms-queued-reader", enable_auto_commit=False, isolation_level="read_committed"
-        )
-    )
-    ids: set[str] = set()
-    try:
-        meta = consumer.list_topics(SMS_QUEUED, timeout=timeout).topics[SMS_QUEUED]
-        for p in meta.partitions:
-            tp = TopicPartition(SMS_QUEUED, p)
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(SMS_QUEUED, p, low)])
-            deadline = time.monotonic() + timeout
-            while consumer.position([tp])[0].offset < high:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"could not read {SMS_QUEUED} to its end within {timeout:.0f}s")
-                for msg in consumer.consume(1000, timeout=0.5):
-                    key = msg.key()
-                    if not msg.error() and key:
-                        ids.add(key.decode())
-    finally:
-        consumer.close()
-    return ids
+def queued_ids(kafka: KafkaSettings) -> set[str]:
+    """Every marker key ever committed, read from the compacted marker topic."""
+    return {record.key.decode() for record in read_topic(kafka, SMS_QUEUED) if record.key}
 
 
 def produce_sms(

@@ -12,11 +12,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from pymongo import MongoClient
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
+from offsetflow.dead_letter_topic import read_topic
 from offsetflow.posts import synthetic
 from offsetflow.posts.sampling import sample_actors
 from offsetflow.sinks.parquet import list_chunks
@@ -122,28 +123,8 @@ def run(unique: str, tmp_path: Path, mongo: MongoClient[dict[str, Any]]) -> Post
     return PostsRun(unique, tmp_path / "out", mongo)
 
 
-def _topic_values(kafka: KafkaSettings, topic: str) -> list[bytes]:
-    consumer = Consumer(
-        kafka.client_config(
-            group_id=f"reader-{topic}",
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-    )
-    meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    values: list[bytes] = []
-    for p in meta.partitions:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        if high <= low:
-            continue
-        consumer.assign([TopicPartition(topic, p, low)])
-        while consumer.position([TopicPartition(topic, p)])[0].offset < high:
-            msg = consumer.poll(1.0)
-            if msg is not None and not msg.error():
-                values.append(msg.value())
-    consumer.close()
-    return values
+def _topic_values(kafka: KafkaSettings, topic: str) -> list[bytes | None]:
+    return [record.value for record in read_topic(kafka, topic)]
 
 
 def test_same_seed_samples_the_same_actors_whatever_the_insertion_order(
