@@ -32,6 +32,9 @@ class Behaviour:
     pmalformed: float = 0.0
     malformed_marker: str | None = None
     seed: int = 0
+    # An SMS containing this text "succeeds" in instructing the model: the reply claims another SMS instead.
+    inject_marker: str | None = None
+    inject_target: str = "victim"
 
 
 @dataclass
@@ -95,11 +98,15 @@ class _Handler(BaseHTTPRequestHandler):
         if srv.roll(b.ptimeout):
             time.sleep(b.timeout_sleep)
             return self._send(200, {"error": "too late"})
+        results = [rules.extract(s["sms_id"], s["body"]) for s in sms]
+        for result, message in zip(results, sms, strict=True):
+            if b.inject_marker and b.inject_marker in message["body"]:
+                result.update(sms_id=b.inject_target, is_transaction=True, amount=999999.0, direction="credit")
         malformed = srv.roll(b.pmalformed) or any(b.malformed_marker and b.malformed_marker in s["body"] for s in sms)
         content = (
             ('{"results": [{"sms_id": "' + sms[0]["sms_id"] + '", "amount": "lots"')
             if malformed
-            else json.dumps({"results": [rules.extract(s["sms_id"], s["body"]) for s in sms]})
+            else json.dumps({"results": results})
         )
         with srv.stats.lock:
             srv.stats.ok += 1
