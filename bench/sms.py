@@ -15,25 +15,14 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 from offsetflow.sms.result import validate
 from offsetflow.sms.rules import extract
-from offsetflow.sms.synthetic import sms_for_user
+from offsetflow.sms.synthetic import Truth, sms_for_user
 from offsetflow.testing.llm_server import Behaviour, LlmServer
 
-FIELDS = [
-    "is_transaction",
-    "amount",
-    "currency",
-    "direction",
-    "account_mask",
-    "counterparty",
-    "balance",
-    "reference",
-    "channel",
-    "category",
-]
+FIELDS = [f.name for f in fields(Truth)]
 
 
 def rules_quality(users: int, per_user: int) -> None:

@@ -39,9 +39,6 @@ class PostsRun:
         self.out = out
         self.mongo = mongo
 
-    def args(self, *extra: str) -> list[str]:
-        return [*extra]
-
     def seed(self, actors: int, per_actor: int) -> None:
         offsetflow(
             "seed",

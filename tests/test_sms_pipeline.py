@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +23,12 @@ from offsetflow.dead_letter_topic import dead_letters
 from offsetflow.sinks.parquet import list_chunks
 from offsetflow.sms.result import validate
 from offsetflow.sms.rules import extract
-from offsetflow.sms.synthetic import sms_for_user
+from offsetflow.sms.synthetic import Truth, sms_for_user
 from offsetflow.testing.llm_server import Behaviour, LlmServer
 from offsetflow.topics import dlq_for
 from tests.conftest import REPO, offsetflow
 
-FIELDS = [
-    "amount",
-    "currency",
-    "direction",
-    "account_mask",
-    "counterparty",
-    "balance",
-    "reference",
-    "channel",
-    "category",
-]
+FIELDS = [f.name for f in fields(Truth) if f.name != "is_transaction"]
 
 
 class Llm:

@@ -6,8 +6,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from offsetflow.sms.result import PROMPT_VERSION
-
 MODEL = "rules-v1"
 
 _CUR = r"(?P<cur>Rs\.?|INR|₹|\$|USD|€|EUR)"
@@ -167,7 +165,3 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
     result["channel"] = _channel(body)
     result["category"] = _category(body, result["channel"], direction)
     return result
-
-
-def describe() -> tuple[str, str]:
-    return MODEL, PROMPT_VERSION

@@ -112,19 +112,19 @@ class ConsumerLoop:
         self._dlq: DeadLetterWriter | None = None
         self._rebalanced_at = time.monotonic()
         self._owns_all_partitions = False
+        self._config = kafka.client_config(
+            CONSUMER_DEFAULTS,
+            group_id=settings.group,
+            enable_auto_commit=False,
+            enable_auto_offset_store=False,
+            isolation_level="read_committed",
+        )
+        self._session_timeout = float(self._config.get("session.timeout.ms", 45_000)) / 1000
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self) -> RunSummary:
         s = self.settings
-        consumer = Consumer(
-            self.kafka.client_config(
-                CONSUMER_DEFAULTS,
-                group_id=s.group,
-                enable_auto_commit=False,
-                enable_auto_offset_store=False,
-                isolation_level="read_committed",
-            )
-        )
+        consumer = Consumer(self._config)
         producer = Producer(self.kafka.client_config(enable_idempotence=True, linger_ms=5))
         self._consumer, self._dlq = consumer, DeadLetterWriter(producer, s.dlq_topic, s.group)
         consumer.subscribe([s.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -162,11 +162,7 @@ class ConsumerLoop:
         now = time.monotonic()
         if now - max(last_record, self._rebalanced_at) < until_idle:
             return False
-        session = float(self._consumer_config().get("session.timeout.ms", 45_000)) / 1000
-        return self._owns_all_partitions or now - self._rebalanced_at >= session + 1
-
-    def _consumer_config(self) -> dict[str, Any]:
-        return self.kafka.client_config(CONSUMER_DEFAULTS)
+        return self._owns_all_partitions or now - self._rebalanced_at >= self._session_timeout + 1
 
     def _poll(self, consumer: Consumer) -> list[Message]:
         messages = consumer.consume(self.settings.batch_size, timeout=self.settings.poll_timeout)
