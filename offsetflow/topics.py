@@ -74,6 +74,11 @@ def ensure_topics(
     return results
 
 
+def ensure_compacted(admin_config: dict[str, Any], name: str) -> None:
+    """A one-partition, compacted, never-expiring topic: the latest value per key is kept for good."""
+    ensure_topics(admin_config, [name], partitions=1, retention_ms=-1, extra_config={"cleanup.policy": "compact"})
+
+
 def _already_exists(future: Any) -> bool:
     try:
         future.result(timeout=30)

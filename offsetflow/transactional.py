@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
-from offsetflow.topics import PRODUCER_PROGRESS, ensure_topics
+from offsetflow.topics import PRODUCER_PROGRESS, ensure_compacted
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,7 @@ class TransactionalSequenceProducer:
         self, records: Sequence[Outgoing], on_progress: Callable[[int, int], None] = lambda done, total: None
     ) -> tuple[int, int]:
         """Produce what the job has not produced yet; returns (produced before this run, produced now)."""
-        ensure_topics(
-            self.kafka.client_config(),
-            [PRODUCER_PROGRESS],
-            partitions=1,
-            retention_ms=-1,
-            extra_config={"cleanup.policy": "compact"},
-        )
+        ensure_compacted(self.kafka.client_config(), PRODUCER_PROGRESS)
         producer = Producer(
             self.kafka.client_config(
                 {"linger.ms": 20, "transaction.timeout.ms": 60_000},

@@ -15,8 +15,8 @@ from pymongo.database import Database
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
-from offsetflow.dead_letter_topic import read_topic
-from offsetflow.topics import ensure_topics
+from offsetflow.topic_reader import read_topic
+from offsetflow.topics import ensure_compacted
 
 SMS_QUEUED = "_offsetflow.sms-queued"
 
@@ -47,9 +47,7 @@ def produce_sms(
     transaction_size: int = 500,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> SmsProduceResult:
-    ensure_topics(
-        kafka.client_config(), [SMS_QUEUED], partitions=1, retention_ms=-1, extra_config={"cleanup.policy": "compact"}
-    )
+    ensure_compacted(kafka.client_config(), SMS_QUEUED)
     producer = Producer(
         kafka.client_config({"linger.ms": 20}, transactional_id=f"offsetflow.sms.{topic}", enable_idempotence=True)
     )

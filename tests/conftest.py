@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +13,9 @@ from pymongo import MongoClient
 
 from offsetflow.config import KafkaSettings, MongoSettings
 from offsetflow.stack.local import LocalStack
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def offsetflow(*args: str, check: bool = True, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, in a child process."""
-    result = subprocess.run(
-        [sys.executable, "-m", "offsetflow", *args], capture_output=True, text=True, timeout=timeout, **kwargs
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"offsetflow {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        )
-    return result
+from offsetflow.testing.llm_server import Behaviour
+from tests.cli import offsetflow
+from tests.pipelines import Llm, PostsRun, SmsRun
 
 
 def _stack_from_env() -> LocalStack:
@@ -77,3 +64,29 @@ def mongo(mongo_settings: MongoSettings) -> Iterator[MongoClient[dict[str, Any]]
 def unique() -> str:
     """A fresh suffix so tests never see each other's topics, groups or databases."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture()
+def run(unique: str, tmp_path: Path, mongo: MongoClient[dict[str, Any]]) -> PostsRun:
+    """An isolated posts pipeline."""
+    return PostsRun(unique, tmp_path / "out", mongo)
+
+
+@pytest.fixture()
+def sms_run(unique: str, tmp_path: Path, mongo: MongoClient[dict[str, Any]]) -> SmsRun:
+    """An isolated SMS pipeline (its topics are created)."""
+    return SmsRun(unique, tmp_path / "out", mongo)
+
+
+@pytest.fixture()
+def llm_factory() -> Iterator[Callable[..., Llm]]:
+    """Starts local OpenAI-compatible servers with the given behaviour; all are stopped after the test."""
+    servers: list[Llm] = []
+
+    def start(**behaviour: Any) -> Llm:
+        servers.append(Llm(Behaviour(**behaviour)))
+        return servers[-1]
+
+    yield start
+    for llm in servers:
+        llm.server.shutdown()

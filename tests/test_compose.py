@@ -8,7 +8,7 @@ import typer.main
 import yaml
 
 from offsetflow.cli import app
-from tests.conftest import REPO
+from tests.cli import REPO
 from tests.test_config import all_commands
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

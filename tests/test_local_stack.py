@@ -16,7 +16,7 @@ from offsetflow import codec
 from offsetflow.config import KafkaSettings
 from offsetflow.stack.local import LocalStack
 from offsetflow.topics import ensure_topics
-from tests.conftest import REPO, offsetflow
+from tests.cli import REPO, offsetflow
 
 
 def _produce_posts(kafka: KafkaSettings, topic: str, count: int) -> None:

@@ -4,120 +4,20 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-import polars as pl
-import pytest
 from confluent_kafka import Producer
 from pymongo import MongoClient
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
-from offsetflow.dead_letter_topic import read_topic
 from offsetflow.posts import synthetic
 from offsetflow.posts.sampling import sample_actors
-from offsetflow.sinks.parquet import list_chunks
+from offsetflow.topic_reader import read_topic
 from offsetflow.topics import dlq_for
-from tests.conftest import REPO, offsetflow
-
-PLATFORMS = "twitter,facebook,telegram"
-
-
-class PostsRun:
-    """One isolated pipeline: its own source database, topics, group, sink collection and output folder."""
-
-    def __init__(self, unique: str, out: Path, mongo: MongoClient[dict[str, Any]]) -> None:
-        self.unique = unique
-        self.source = f"social_{unique}"
-        self.topic = f"test.posts.{unique}"
-        self.group = f"posts-{unique}"
-        self.sink = f"sampled_{unique}"
-        self.out = out
-        self.mongo = mongo
-
-    def seed(self, actors: int, per_actor: int) -> None:
-        offsetflow(
-            "seed",
-            "posts",
-            "--platforms",
-            PLATFORMS,
-            "--actors",
-            str(actors),
-            "--posts-per-actor",
-            str(per_actor),
-            "--seed",
-            "7",
-            "--source-database",
-            self.source,
-        )
-        offsetflow("topics", "create", "--posts-topic", self.topic, "--sms-topic", f"test.sms.{self.unique}")
-
-    def produce_argv(self, sample: int, *extra: str) -> list[str]:
-        return [
-            "produce",
-            "posts",
-            "--platforms",
-            PLATFORMS,
-            "--sample-actors",
-            str(sample),
-            "--seed",
-            "7",
-            "--posts-topic",
-            self.topic,
-            "--source-database",
-            self.source,
-            *extra,
-        ]
-
-    def consume_argv(self, *extra: str) -> list[str]:
-        return [
-            "consume",
-            "posts",
-            "--out",
-            str(self.out),
-            "--group",
-            self.group,
-            "--posts-topic",
-            self.topic,
-            "--source-database",
-            self.source,
-            "--sink-collection",
-            self.sink,
-            *extra,
-        ]
-
-    def spawn(self, argv: list[str]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "offsetflow", *argv],
-            cwd=REPO,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-
-    def parquet(self) -> pl.DataFrame:
-        files = [c.path for c in list_chunks(self.out, self.topic)]
-        return pl.read_parquet(files) if files else pl.DataFrame()
-
-    def sink_ids(self) -> list[str]:
-        return [d["_id"] for d in self.mongo["offsetflow"][self.sink].find({}, {"_id": 1})]
-
-    def expected_ids(self, sample: int) -> set[str]:
-        db = self.mongo[self.source]
-        ids: set[str] = set()
-        for platform in PLATFORMS.split(","):
-            actors = sample_actors(db, platform, sample, 7)
-            ids |= {d["_id"] for d in db.posts.find({"actor_id": {"$in": actors}}, {"_id": 1})}
-        return ids
-
-
-@pytest.fixture()
-def run(unique: str, tmp_path: Path, mongo: MongoClient[dict[str, Any]]) -> PostsRun:
-    return PostsRun(unique, tmp_path / "out", mongo)
+from tests.cli import offsetflow
+from tests.pipelines import PostsRun
 
 
 def _topic_values(kafka: KafkaSettings, topic: str) -> list[bytes | None]:

@@ -2,100 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, fields
-from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
-from pymongo import MongoClient
 
 from offsetflow.config import KafkaSettings
-from offsetflow.dead_letter_topic import dead_letters
-from offsetflow.sinks.parquet import list_chunks
+from offsetflow.ops import dlq
+from offsetflow.sinks.chunks import list_chunks
 from offsetflow.sms.result import validate
 from offsetflow.sms.rules import extract
 from offsetflow.sms.synthetic import Truth, sms_for_user
-from offsetflow.testing.llm_server import Behaviour, LlmServer
 from offsetflow.topics import dlq_for
-from tests.conftest import REPO, offsetflow
+from tests.cli import REPO, offsetflow
+from tests.pipelines import SmsRun
 
 FIELDS = [f.name for f in fields(Truth) if f.name != "is_transaction"]
-
-
-class Llm:
-    def __init__(self, behaviour: Behaviour) -> None:
-        self.server = LlmServer(0, behaviour)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/stats") as reply:
-            return dict(json.loads(reply.read()))
-
-    def args(self, *extra: str) -> list[str]:
-        return ["--llm", "openai", "--llm-base-url", self.url, "--llm-model", "test-model", *extra]
-
-
-@pytest.fixture()
-def llm_factory() -> Iterator[Any]:
-    servers: list[Llm] = []
-
-    def start(**behaviour: Any) -> Llm:
-        servers.append(Llm(Behaviour(**behaviour)))
-        return servers[-1]
-
-    yield start
-    for llm in servers:
-        llm.server.shutdown()
-
-
-class SmsRun:
-    def __init__(self, unique: str, out: Path, mongo: MongoClient[dict[str, Any]]) -> None:
-        self.db_name = f"sms_{unique}"
-        self.topic = f"test.sms.{unique}"
-        self.group = f"sms-{unique}"
-        self.out = out
-        self.db = mongo[self.db_name]
-        offsetflow("topics", "create", "--sms-topic", self.topic, "--posts-topic", f"test.posts.{unique}")
-
-    def seed(self, users: int, per_user: int) -> None:
-        offsetflow("seed", "sms", "--users", str(users), "--per-user", str(per_user), "--source-database", self.db_name)
-
-    def produce(self, *extra: str) -> str:
-        return offsetflow("produce", "sms", "--sms-topic", self.topic, "--source-database", self.db_name, *extra).stderr
-
-    def consume_argv(self, *extra: str) -> list[str]:
-        return [
-            "consume",
-            "sms",
-            "--out",
-            str(self.out),
-            "--group",
-            self.group,
-            "--sms-topic",
-            self.topic,
-            "--source-database",
-            self.db_name,
-            *extra,
-        ]
-
-    def results(self) -> list[dict[str, Any]]:
-        return list(self.db.financial_transactions.find())
-
-
-@pytest.fixture()
-def sms_run(unique: str, tmp_path: Path, mongo: MongoClient[dict[str, Any]]) -> SmsRun:
-    return SmsRun(unique, tmp_path / "out", mongo)
 
 
 def test_rules_extractor_meets_the_field_accuracy_floor_on_seeded_truth() -> None:
@@ -192,9 +118,9 @@ def test_malformed_model_output_goes_to_the_dead_letter_topic_and_the_rest_goes_
     )
     assert "1 dead letters" in result.stderr
     assert len(sms_run.results()) == 19
-    [letter] = dead_letters(kafka, dlq_for(sms_run.topic))
-    assert letter["error_type"] == "extraction" and "malformed" in letter["reason"]
-    assert letter["source_topic"] == sms_run.topic
+    [letter] = dlq.load(kafka, dlq_for(sms_run.topic))
+    assert letter.error_type == "extraction" and "malformed" in letter.reason
+    assert letter.source_topic == sms_run.topic
     assert sms_run.db.sms_fin_rawdata.find_one({"_id": "user00000-000007"})["isprocessed"] is False
 
 

@@ -1,18 +1,14 @@
 """Parquet chunk files named by topic, partition and offset range, so a rerun rewrites the same names.
 
-Layout (as Kafka Connect's S3 sink, one folder per partition)::
-
-    DIR/<topic>/partition=<p>/<topic>+<p>+<first offset>+<last offset>.parquet
-
-A chunk is written to a hidden temp name, fsynced, renamed, and its folder fsynced: a file with a final
-name is always complete. On assignment, chunks holding offsets at or past the committed offset come from a
-run that died before committing; they are deleted and their records consumed again.
+The file layout lives in ``offsetflow.sinks.chunks``. A chunk is written to a hidden temp name, fsynced,
+renamed, and its folder fsynced: a file with a final name is always complete. On assignment, chunks holding
+offsets at or past the committed offset come from a run that died before committing; they are deleted and
+their records consumed again.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,37 +18,8 @@ from typing import Any, Literal
 import polars as pl
 
 from offsetflow.sinks.base import PartitionResume, Sink
+from offsetflow.sinks.chunks import chunk_name, list_chunks, partition_dir
 from offsetflow.stream.records import Output
-
-_CHUNK = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet$")
-
-
-@dataclass(frozen=True)
-class Chunk:
-    path: Path
-    partition: int
-    first: int
-    last: int
-
-
-def chunk_name(topic: str, partition: int, first: int, last: int) -> str:
-    return f"{topic}+{partition}+{first:019d}+{last:019d}.parquet"
-
-
-def partition_dir(directory: Path, topic: str, partition: int) -> Path:
-    return directory / topic / f"partition={partition}"
-
-
-def list_chunks(directory: Path, topic: str, partition: int | None = None) -> list[Chunk]:
-    """The complete chunk files of a topic (or one partition), in offset order."""
-    base = directory / topic
-    pattern = f"partition={partition}/*.parquet" if partition is not None else "partition=*/*.parquet"
-    chunks = []
-    for path in base.glob(pattern):
-        match = _CHUNK.match(path.name)
-        if match and match["topic"] == topic:
-            chunks.append(Chunk(path, int(match["partition"]), int(match["first"]), int(match["last"])))
-    return sorted(chunks, key=lambda c: (c.partition, c.first))
 
 
 @dataclass

@@ -1,14 +1,12 @@
-"""Reading a topic back whole (dead letters: what failed, why, and where it came from)."""
+"""Reading a topic back whole, without a consumer group: dead letters and compacted marker topics."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from offsetflow import codec
 from offsetflow.config import KafkaSettings
 
 
@@ -47,15 +45,3 @@ def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list[
     finally:
         consumer.close()
     return out
-
-
-def dead_letters(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
-    schema = codec.load(codec.DEAD_LETTER)
-    letters = []
-    for record in read_topic(kafka, topic):
-        try:
-            letter = schema.decode(record.value)
-        except codec.DecodeError:
-            continue
-        letters.append({**letter, "dlq_partition": record.partition, "dlq_offset": record.offset})
-    return letters
