@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +21,7 @@ from offsetflow.cli.options import (
     ChunkRows,
     Group,
     KafkaConfig,
+    MetricsPort,
     MongoOption,
     MongoUri,
     OutDir,
@@ -31,13 +34,15 @@ from offsetflow.cli.options import (
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
 from offsetflow.lookup import LookupMode
 from offsetflow.posts.rows import POST_ROW_SCHEMA
+from offsetflow.sinks.chunks import list_chunks
 from offsetflow.sinks.mark import MarkProcessedSink
 from offsetflow.sinks.mongo import MongoUpsertSink
-from offsetflow.sinks.parquet import ParquetChunkSink, list_chunks
+from offsetflow.sinks.parquet import ParquetChunkSink
 from offsetflow.sms.extractors import Extractor, OpenAIExtractor, OpenAISettings, RulesExtractor
 from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
 from offsetflow.sms.source import RAW, RESULTS
 from offsetflow.stream.loop import ConsumerLoop, LoopSettings, RunSummary
+from offsetflow.stream.metrics import LoopMetrics
 from offsetflow.stream.progress import ProgressReporter
 
 app = typer.Typer(help="Run a pipeline consumer. Kill it any time: a restart resumes at the committed offset.")
@@ -53,6 +58,18 @@ def print_summary(summary: RunSummary, where: list[str]) -> None:
     )
     for line in where:
         console.print(f"  {line}")
+
+
+@contextmanager
+def serving_metrics(group: str, topic: str, port: int | None) -> Iterator[LoopMetrics]:
+    metrics = LoopMetrics(group, topic)
+    if port:
+        metrics.serve(port)
+        console.print(f"metrics: http://0.0.0.0:{port}/metrics")
+    try:
+        yield metrics
+    finally:
+        metrics.close()
 
 
 @app.command()
@@ -73,6 +90,7 @@ def posts(
     chunk_rows: ChunkRows = 20_000,
     chunk_max_age: ChunkMaxAge = 30.0,
     until_idle: UntilIdle = None,
+    metrics_port: MetricsPort = None,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
     mongo_uri: MongoUri = DEFAULT_MONGO_URI,
@@ -94,11 +112,11 @@ def posts(
             f"group {group} on {posts_topic}: fetching from {source_database}.{source_collection} "
             f"({fetcher.mode}), writing {out} and {sink_database}.{sink_collection}"
         )
-        with ProgressReporter(f"posts ({group})") as progress:
-            loop = ConsumerLoop(
-                kafka, settings, codec.load(codec.POST_ID), fetcher, [MongoUpsertSink(sink_coll), parquet], progress
-            )
-            summary = loop.run()
+        sinks = [MongoUpsertSink(sink_coll), parquet]
+        with serving_metrics(group, posts_topic, metrics_port) as metrics, ProgressReporter(f"posts ({group})") as bar:
+            summary = ConsumerLoop(
+                kafka, settings, codec.load(codec.POST_ID), fetcher, sinks, bar, metrics=metrics
+            ).run()
         chunks = list_chunks(out, posts_topic)
         print_summary(
             summary,
@@ -156,6 +174,7 @@ def sms(
     chunk_rows: ChunkRows = 20_000,
     chunk_max_age: ChunkMaxAge = 30.0,
     until_idle: UntilIdle = None,
+    metrics_port: MetricsPort = None,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
     mongo_uri: MongoUri = DEFAULT_MONGO_URI,
@@ -189,9 +208,24 @@ def sms(
         console.print(
             f"group {group} on {sms_topic}: extractor {extractor.model}, writing {out} and {source_database}.{RESULTS}"
         )
-        with ProgressReporter(f"sms ({group})") as progress:
-            summary = ConsumerLoop(kafka, settings, codec.load(codec.SMS_RAW), processor, sinks, progress).run()
         usage = extractor.usage
+        with serving_metrics(group, sms_topic, metrics_port) as metrics, ProgressReporter(f"sms ({group})") as bar:
+            metrics.count_from("offsetflow_llm_calls", "LLM requests made.", (), lambda: {(): usage.calls})
+            metrics.count_from(
+                "offsetflow_llm_tokens",
+                "LLM tokens used.",
+                ("kind",),
+                lambda: {("prompt",): usage.prompt_tokens, ("completion",): usage.completion_tokens},
+            )
+            metrics.count_from(
+                "offsetflow_llm_results_reused",
+                "Stored results reused, no LLM call.",
+                (),
+                lambda: {(): processor.reused},
+            )
+            summary = ConsumerLoop(
+                kafka, settings, codec.load(codec.SMS_RAW), processor, sinks, bar, metrics=metrics
+            ).run()
         print_summary(
             summary,
             [

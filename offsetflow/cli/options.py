@@ -64,6 +64,10 @@ ChunkRows = Annotated[int, opt("--chunk-rows", "Rows per Parquet chunk file (per
 ChunkMaxAge = Annotated[
     float, opt("--chunk-max-age", "Write a partial chunk after this many seconds, so offsets keep moving.")
 ]
+MetricsPort = Annotated[
+    int | None,
+    opt("--metrics-port", "Serve Prometheus metrics at http://0.0.0.0:PORT/metrics [default: off].", metavar="PORT"),
+]
 
 
 def kafka(bootstrap_servers: str, kafka_config: list[str] | None) -> KafkaSettings:

@@ -21,7 +21,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
 from offsetflow.sinks.base import Sink
+from offsetflow.stream.commits import CommitInfo, RateWindow
 from offsetflow.stream.dead_letters import DeadLetterWriter
+from offsetflow.stream.metrics import LoopMetrics
 from offsetflow.stream.progress import ProgressReporter
 from offsetflow.stream.records import Failure, Origin, Processed, Processor, Record, origin_of
 from offsetflow.stream.retry import Stopped, retry
@@ -97,6 +99,7 @@ class ConsumerLoop:
         sinks: Sequence[Sink],
         progress: ProgressReporter,
         stop: threading.Event | None = None,
+        metrics: LoopMetrics | None = None,
     ) -> None:
         self.kafka = kafka
         self.settings = settings
@@ -106,6 +109,8 @@ class ConsumerLoop:
         self.progress = progress
         self.stop = stop or threading.Event()
         self.summary = RunSummary()
+        self.metrics = metrics or LoopMetrics(settings.group, settings.topic)
+        self._rates: dict[int, RateWindow] = {}
         self._next: dict[int, int] = {}  # partition -> offset after the last processed record
         self._committed: dict[int, int] = {}
         self._consumer: Consumer | None = None
@@ -178,6 +183,7 @@ class ConsumerLoop:
         return good
 
     def _handle(self, messages: Sequence[Message]) -> None:
+        started = time.monotonic()
         records: list[Record] = []
         failures: list[Failure] = []
         for msg in messages:
@@ -196,7 +202,11 @@ class ConsumerLoop:
             self._advance(record.origin)
         for failure in failures:
             self._advance(failure.origin)
+        self.metrics.batch_time.observe(time.monotonic() - started)
         self._commit()
+        self.metrics.records_seen.inc(len(messages))
+        self.metrics.rows_written.inc(len(processed.outputs))
+        self.metrics.dead_lettered.inc(len(failures))
         self.summary.records += len(messages)
         self.summary.rows += len(processed.outputs)
         self._report(len(messages), len(processed.outputs), len(failures))
@@ -212,19 +222,25 @@ class ConsumerLoop:
     # -- commits --------------------------------------------------------------------------------------
     def _commit(self, partitions: Sequence[int] | None = None) -> None:
         assert self._consumer is not None and self._dlq is not None
+        consumer = self._consumer
+        candidates = [p for p in (partitions if partitions is not None else list(self._next)) if p in self._next]
+        positions = self._positions(candidates)
+        now_ms = int(time.time() * 1000)
         offsets = []
-        for p in partitions if partitions is not None else list(self._next):
-            nxt = self._next.get(p)
-            if nxt is None:
-                continue
+        for p in candidates:
+            nxt = self._next[p]
             held = [off for sink in self.sinks if (off := sink.pending(p)) is not None]
-            target = min([nxt, *held])
+            # Caught up: commit the consumer's position, which also steps over transaction markers, so a
+            # finished group shows lag 0 on transactional topics instead of 1 per transaction.
+            target = min(held) if held and min(held) < nxt else max(nxt, positions.get(p, nxt))
             if target != self._committed.get(p):
-                offsets.append(TopicPartition(self.settings.topic, p, target))
+                rate = self._rates.setdefault(p, RateWindow()).add(target)
+                metadata = CommitInfo(now_ms, rate).encode()
+                offsets.append(TopicPartition(self.settings.topic, p, target, metadata=metadata))
         if not offsets:
             return
+        started = time.monotonic()
         retry(self._dlq.flush, "acknowledging dead letters", self.stop)
-        consumer = self._consumer
         try:
             retry(lambda: consumer.commit(offsets=offsets, asynchronous=False), "committing offsets", self.stop)
         except KafkaException as exc:
@@ -232,8 +248,20 @@ class ConsumerLoop:
                 raise
             log.warning("commit refused (%s): partitions moved to another consumer, which redoes them", exc)
             return
+        self.metrics.commit_time.observe(time.monotonic() - started)
         for tp in offsets:
             self._committed[tp.partition] = tp.offset
+            self.metrics.set_committed(tp.partition, tp.offset)
+
+    def _positions(self, partitions: Sequence[int]) -> dict[int, int]:
+        assert self._consumer is not None
+        if not partitions:
+            return {}
+        try:
+            found = self._consumer.position([TopicPartition(self.settings.topic, p) for p in partitions])
+        except KafkaException:
+            return {}
+        return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
     # -- rebalances -----------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -252,6 +280,7 @@ class ConsumerLoop:
             self.progress.say(report.describe())
             tp.offset = start
             self._committed[tp.partition] = start
+            self.metrics.set_committed(tp.partition, start)
             self._next.pop(tp.partition, None)
         consumer.assign(committed)
         self._rebalanced_at = time.monotonic()
@@ -280,6 +309,8 @@ class ConsumerLoop:
                 sink.revoked(p)
             self._next.pop(p, None)
             self._committed.pop(p, None)
+            self._rates.pop(p, None)
+            self.metrics.forget(p)
 
     def _report(self, records: int, rows: int, failed: int) -> None:
         assert self._consumer is not None
@@ -287,8 +318,10 @@ class ConsumerLoop:
         try:
             for tp in self._consumer.position(self._consumer.assignment()):
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-                if high >= 0 and tp.offset >= 0:
-                    lag += max(0, high - tp.offset)
+                position = tp.offset if tp.offset >= 0 else self._committed.get(tp.partition, -1)
+                if high >= 0 and position >= 0:
+                    lag += max(0, high - position)
+                    self.metrics.set_lag(tp.partition, max(0, high - position))
         except KafkaException:
             pass
         self.progress.update(records, rows, failed, lag)
