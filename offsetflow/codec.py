@@ -79,3 +79,18 @@ def load(name: str) -> Schema:
 POST_ID = "post_id"
 SMS_RAW = "sms_raw"
 DEAD_LETTER = "dead_letter"
+
+
+@cache
+def _by_id() -> dict[int, Schema]:
+    schemas = [load(path.stem) for path in sorted(schemas_dir().glob("*.avsc"))]
+    return {s.schema_id: s for s in schemas}
+
+
+def decode_any(payload: bytes | None) -> tuple[str, dict[str, Any]]:
+    """Decode a payload of any of the project's schemas, chosen by the id in its header: (schema name, record)."""
+    if payload is not None and len(payload) >= _HEADER.size:
+        schema = _by_id().get(_HEADER.unpack_from(payload)[1])
+        if schema is not None:
+            return schema.name, schema.decode(payload)
+    return "?", load(POST_ID).decode(payload)  # raises the DecodeError that says what is wrong

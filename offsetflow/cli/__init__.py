@@ -9,7 +9,7 @@ from confluent_kafka import KafkaException
 from pymongo.errors import PyMongoError
 from rich.console import Console
 
-from offsetflow.cli import check, consume, dev, logs, produce, seed, stats, topics
+from offsetflow.cli import check, clean, consume, dev, dlq, logs, produce, replay, seed, stats, status, topics
 from offsetflow.config import ConfigError
 from offsetflow.stack.process import StackError
 
@@ -27,6 +27,10 @@ app.add_typer(produce.app, name="produce")
 app.add_typer(consume.app, name="consume")
 app.add_typer(stats.app, name="stats")
 app.command()(check.check)
+app.command()(status.status)
+app.command()(replay.replay)
+app.add_typer(dlq.app, name="dlq")
+app.command()(clean.clean)
 
 # Errors a user can act on: one line, no traceback.
 _USER_ERRORS = (StackError, ConfigError, KafkaException, PyMongoError, RuntimeError)

@@ -13,7 +13,7 @@ from offsetflow import codec, topics
 from offsetflow.cli import options
 from offsetflow.cli.options import BootstrapServers, KafkaConfig, MongoOption, MongoUri, SmsTopic, SourceDatabase, opt
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
-from offsetflow.dead_letter_topic import dead_letters
+from offsetflow.ops import dlq
 from offsetflow.sms.source import sms_stats
 
 app = typer.Typer(help="Progress and outcomes of the pipelines.")
@@ -33,9 +33,11 @@ def sms(
     kafka = options.kafka(bootstrap_servers, kafka_config)
     schema = codec.load(codec.SMS_RAW)
     failed: Counter[str] = Counter()
-    for letter in dead_letters(kafka, topics.dlq_for(sms_topic)):
+    for letter in dlq.load(kafka, topics.dlq_for(sms_topic)):
+        if letter.redriven_at is not None:
+            continue  # back on the SMS topic: pending or processed, not failed
         try:
-            failed[schema.decode(letter["value"])["user_id"]] += 1
+            failed[schema.decode(letter.value)["user_id"]] += 1
         except codec.DecodeError:
             failed["(undecodable)"] += 1
     with options.mongo(mongo_uri, mongo_option).client() as client:

@@ -13,13 +13,13 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 log = logging.getLogger("offsetflow")
 
 
+def format_duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
 def _eta(remaining: int, rate: float) -> str:
-    if rate <= 0 or remaining <= 0:
-        return "-"
-    seconds = int(remaining / rate)
-    return (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-    )
+    return format_duration(remaining / rate) if rate > 0 and remaining > 0 else "-"
 
 
 class ProgressReporter:

@@ -1,0 +1,85 @@
+"""Where everything stands: groups and their lag, chunk files on disk, dead letters waiting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from offsetflow.config import KafkaSettings
+from offsetflow.ops import dlq
+from offsetflow.ops.groups import Groups, GroupState, as_json
+from offsetflow.sinks.chunks import chunk_topics, list_chunks
+from offsetflow.topic_reader import read_topic
+
+
+@dataclass(frozen=True)
+class ChunkFiles:
+    directory: Path
+    topic: str
+    partitions: int
+    files: int
+    bytes: int
+    last_offset: int
+
+
+@dataclass(frozen=True)
+class DeadLetterCount:
+    topic: str
+    total: int
+    redriven: int
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self.total - self.redriven)
+
+
+@dataclass(frozen=True)
+class Status:
+    groups: list[GroupState]
+    outputs: list[ChunkFiles]
+    dead_letters: list[DeadLetterCount]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "groups": [as_json(g) for g in self.groups],
+            "outputs": [{**o.__dict__, "directory": str(o.directory)} for o in self.outputs],
+            "dead_letters": [{**d.__dict__, "waiting": d.waiting} for d in self.dead_letters],
+        }
+
+
+def chunk_files(directories: Sequence[Path]) -> list[ChunkFiles]:
+    found = []
+    for directory in directories:
+        for topic in chunk_topics(directory):
+            chunks = list_chunks(directory, topic)
+            found.append(
+                ChunkFiles(
+                    directory,
+                    topic,
+                    len({c.partition for c in chunks}),
+                    len(chunks),
+                    sum(c.path.stat().st_size for c in chunks),
+                    max(c.last for c in chunks),
+                )
+            )
+    return found
+
+
+def dead_letter_counts(kafka: KafkaSettings, groups: Groups) -> list[DeadLetterCount]:
+    """Counted from offsets (dead letters are written without transactions, one offset each)."""
+    redriven = [r.key.decode().split("|", 1)[0] for r in read_topic(kafka, dlq.REDRIVEN) if r.key]
+    counts = []
+    for topic in dlq.dead_letter_topics(kafka):
+        starts, ends = groups.offsets(topic, "earliest"), groups.offsets(topic, "latest")
+        total = sum(ends[p] - starts[p] for p in ends)
+        counts.append(DeadLetterCount(topic, total, redriven.count(topic)))
+    return counts
+
+
+def collect(kafka: KafkaSettings, group: str | None, out_dirs: Sequence[Path]) -> Status:
+    groups = Groups(kafka)
+    names = [group] if group else groups.names()
+    states = [s for s in map(groups.describe, names) if s.partitions or s.members]  # else: no such group
+    return Status(states, chunk_files(out_dirs), dead_letter_counts(kafka, groups))
