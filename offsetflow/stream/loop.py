@@ -42,6 +42,7 @@ CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
     "session.timeout.ms": 10_000,  # a crashed consumer's partitions move on after 10 s, not 45 s
     "max.poll.interval.ms": 600_000,  # room to wait out a database outage without leaving the group
+    "enable.partition.eof": True,  # tells where a caught-up partition ends, transaction markers included
 }
 
 
@@ -137,10 +138,12 @@ class ConsumerLoop:
         last_record = time.monotonic()
         try:
             while not self.stop.is_set():
-                messages = self._poll(consumer)
+                messages, ends = self._poll(consumer)
                 if messages:
                     self._handle(messages)
                     last_record = time.monotonic()
+                if ends:
+                    self._reached_end(ends)
                 if any(sink.flush(aged_only=True) for sink in self.sinks):
                     self._commit()
                 self._report(0, 0, 0)
@@ -169,18 +172,28 @@ class ConsumerLoop:
             return False
         return self._owns_all_partitions or now - self._rebalanced_at >= self._session_timeout + 1
 
-    def _poll(self, consumer: Consumer) -> list[Message]:
+    def _poll(self, consumer: Consumer) -> tuple[list[Message], dict[int, int]]:
+        """Records, and the end offsets of partitions this batch read to the end."""
         messages = consumer.consume(self.settings.batch_size, timeout=self.settings.poll_timeout)
-        good = []
+        good: list[Message] = []
+        ends: dict[int, int] = {}
         for msg in messages:
             err = msg.error()
             if err is None:
                 good.append(msg)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                partition, offset = msg.partition(), msg.offset()
+                if partition is not None and offset is not None:
+                    ends[partition] = offset
             elif err.fatal():
                 raise KafkaException(err)
             else:  # broker down, partition moving ...: librdkafka retries on its own
                 log.warning("kafka: %s", err.str())
-        return good
+        if self.stop.is_set():
+            # A signal can cut a fetch short and drop records before an end-of-partition event: only trust
+            # ends seen in an uninterrupted batch.
+            ends = {}
+        return good, ends
 
     def _handle(self, messages: Sequence[Message]) -> None:
         started = time.monotonic()
@@ -211,6 +224,18 @@ class ConsumerLoop:
         self.summary.rows += len(processed.outputs)
         self._report(len(messages), len(processed.outputs), len(failures))
 
+    def _reached_end(self, ends: dict[int, int]) -> None:
+        """Everything before an end-of-partition event has been handled, so the offset can move to the end:
+        past the transaction markers that follow the last record. A finished group then shows lag 0."""
+        moved = False
+        for p, end in ends.items():
+            current = self._next.get(p, self._committed.get(p))
+            if current is not None and end > current:
+                self._next[p] = end
+                moved = True
+        if moved:
+            self._commit()
+
     def _advance(self, origin: Origin) -> None:
         self._next[origin.partition] = max(self._next.get(origin.partition, 0), origin.offset + 1)
 
@@ -224,15 +249,11 @@ class ConsumerLoop:
         assert self._consumer is not None and self._dlq is not None
         consumer = self._consumer
         candidates = [p for p in (partitions if partitions is not None else list(self._next)) if p in self._next]
-        positions = self._positions(candidates)
         now_ms = int(time.time() * 1000)
         offsets = []
         for p in candidates:
-            nxt = self._next[p]
             held = [off for sink in self.sinks if (off := sink.pending(p)) is not None]
-            # Caught up: commit the consumer's position, which also steps over transaction markers, so a
-            # finished group shows lag 0 on transactional topics instead of 1 per transaction.
-            target = min(held) if held and min(held) < nxt else max(nxt, positions.get(p, nxt))
+            target = min([self._next[p], *held])
             if target != self._committed.get(p):
                 rate = self._rates.setdefault(p, RateWindow()).add(target)
                 metadata = CommitInfo(now_ms, rate).encode()
@@ -252,16 +273,6 @@ class ConsumerLoop:
         for tp in offsets:
             self._committed[tp.partition] = tp.offset
             self.metrics.set_committed(tp.partition, tp.offset)
-
-    def _positions(self, partitions: Sequence[int]) -> dict[int, int]:
-        assert self._consumer is not None
-        if not partitions:
-            return {}
-        try:
-            found = self._consumer.position([TopicPartition(self.settings.topic, p) for p in partitions])
-        except KafkaException:
-            return {}
-        return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
     # -- rebalances -----------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
