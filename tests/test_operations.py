@@ -103,6 +103,10 @@ def test_status_and_metrics_show_a_running_consumer_at_work(running: tuple[Posts
     [group] = status("--group", run.group)["groups"]
     assert group["state"] == "stable" and len(group["members"]) == 1
     assert all(p["member"] for p in group["partitions"])
+    wait_for(
+        lambda: any(p["rate"] for p in status("--group", run.group)["groups"][0]["partitions"]),
+        what="a recent rate from two commits",
+    )
     labels = {"group": run.group, "topic": run.topic}
     wait_for(lambda: (metric(scrape(port), "offsetflow_records_total", **labels) or 0) > 0, what="records metric")
     wait_for(lambda: scrape(port).count("offsetflow_consumer_lag{") == 6, what="lag of all 6 partitions")
