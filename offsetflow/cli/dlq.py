@@ -135,8 +135,8 @@ def redrive(
     """
     kafka = options.kafka(bootstrap_servers, kafka_config)
     letters = _load(kafka, topic)
-    chosen = _select(letters, ids) if ids else [d for d in letters if again or not d.redriven_at]
-    chosen = [d for d in chosen if (again or not d.redriven_at) and error_type in (None, d.error_type)]
+    candidates = _select(letters, ids) if ids else letters
+    chosen = [d for d in candidates if (again or not d.redriven_at) and error_type in (None, d.error_type)]
     for d in chosen:
         console.print(f"  {d.topic} {_id(d)} -> {d.origin}: {d.error_type}: {d.reason}")
     if dry_run:

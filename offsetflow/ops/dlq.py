@@ -123,11 +123,13 @@ def redrive(kafka: KafkaSettings, letters: Sequence[DeadLetter]) -> int:
     )
     producer.init_transactions(60)  # fences a redrive of the same topics that died half way
     admin = AdminClient(kafka.client_config())
+    sources = {d.source_topic for d in letters}
+    partitions = {t: set(admin.list_topics(t, timeout=30).topics[t].partitions) for t in sources}
     now = str(int(time.time() * 1000)).encode()
     producer.begin_transaction()
     for letter in letters:
-        partitions = admin.list_topics(letter.source_topic, timeout=30).topics[letter.source_topic].partitions
-        extra: dict[str, Any] = {"partition": letter.source_partition} if letter.source_partition in partitions else {}
+        same_partition = letter.source_partition in partitions[letter.source_topic]
+        extra: dict[str, Any] = {"partition": letter.source_partition} if same_partition else {}
         producer.produce(
             letter.source_topic,
             key=letter.key,

@@ -26,7 +26,7 @@ class ReplayTarget:
 
     def describe(self) -> str:
         if self.kind == "time":
-            return f"{datetime.fromtimestamp(self.value / 1000).astimezone().isoformat(timespec='seconds')}"
+            return datetime.fromtimestamp(self.value / 1000).astimezone().isoformat(timespec="seconds")
         return self.text
 
 

@@ -41,18 +41,20 @@ class LoopMetrics:
         names = ("group", "topic")
         r = self.registry
         own = (group, topic)
-        self.records = Counter("offsetflow_records", "Records consumed, dead letters included.", names, registry=r)
-        self.rows = Counter("offsetflow_rows_written", "Output rows written to the sinks.", names, registry=r)
-        self.dead_letters = Counter("offsetflow_dead_letters", "Records dead-lettered.", names, registry=r)
-        batch_help = "Time to decode, process and write one batch."
-        commit_help = "Time to commit offsets, dead letters acknowledged first."
-        self.batch_seconds = Histogram("offsetflow_batch_seconds", batch_help, names, registry=r, buckets=_BUCKETS)
-        self.commit_seconds = Histogram("offsetflow_commit_seconds", commit_help, names, registry=r, buckets=_BUCKETS)
-        self.records_seen = self.records.labels(*own)
-        self.rows_written = self.rows.labels(*own)
-        self.dead_lettered = self.dead_letters.labels(*own)
-        self.batch_time = self.batch_seconds.labels(*own)
-        self.commit_time = self.commit_seconds.labels(*own)
+
+        def counter(name: str, help: str) -> Counter:
+            return Counter(name, help, names, registry=r).labels(*own)
+
+        def histogram(name: str, help: str) -> Histogram:
+            return Histogram(name, help, names, registry=r, buckets=_BUCKETS).labels(*own)
+
+        self.records_seen = counter("offsetflow_records", "Records consumed, dead letters included.")
+        self.rows_written = counter("offsetflow_rows_written", "Output rows written to the sinks.")
+        self.dead_lettered = counter("offsetflow_dead_letters", "Records dead-lettered.")
+        self.batch_time = histogram("offsetflow_batch_seconds", "Time to decode, process and write one batch.")
+        self.commit_time = histogram(
+            "offsetflow_commit_seconds", "Time to commit offsets, dead letters acknowledged first."
+        )
         per_partition = (*names, "partition")
         self.lag = Gauge("offsetflow_consumer_lag", "Records behind the partition's end.", per_partition, registry=r)
         self.committed = Gauge(
