@@ -54,6 +54,9 @@ class LoopSettings:
     batch_size: int = 500
     poll_timeout: float = 1.0
     until_idle: float | None = None
+    # Static membership (``group.instance.id``): a restarted member with the same id gets its partitions back
+    # at once instead of after its predecessor's session timeout. Must be unique among live members.
+    group_instance_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ class ConsumerLoop:
             enable_auto_offset_store=False,
             isolation_level="read_committed",
         )
+        if settings.group_instance_id:
+            self._config["group.instance.id"] = settings.group_instance_id
         self._session_timeout = float(self._config.get("session.timeout.ms", 45_000)) / 1000
 
     # -- the loop -------------------------------------------------------------------------------------
