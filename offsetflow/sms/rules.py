@@ -1,98 +1,330 @@
-"""The built-in extractor: careful regexes over many banks' SMS formats. Offline and deterministic."""
+"""The built-in extractor: a small grammar over bank SMS. Offline, deterministic and linear in the body's length.
+
+An SMS is read as a few kinds of phrase rather than as one template per bank:
+
+* money: a currency marker (Rs, Rs., Rs:, INR, ₹, $, USD, €, EUR, AED, ...) before or after a number in Indian
+  or Western grouping; a number with no marker only where a money verb binds it ("credited with 15000.00");
+  an amount after a balance/limit/due word is not the transaction's;
+* account: a mask (XX1234, **1234, ...5494, XXXXXXXX00341234, 074-260***-006, 123xxxx7655, CK0000) after an
+  account/card word, else a bare mask; reported as XX and its last four digits;
+* cues that money moved, and which way: *strong* ones (debited, spent, Dr., credited, refunded, ...) and *weak*
+  ones (the nouns transaction, payment, purchase; "sent"/"received" away from an amount), a weak one made strong by
+  a completion word after it ("Payment of Rs 150 ... successful") or an amount next to it ("Received Rs.250");
+* blockers that say it did not move (yet): *strong* (OTPs, "will be debited", declined/failed, collect and
+  payment requests, "use code"/"T&C apply") and *weak* (due/statement reminders, mandates, promotions).
+
+It is a transaction when it has an amount and a strong cue and no strong blocker, or a weak cue and no blocker at
+all. The direction is the earliest such cue's; the amount is the one nearest to it.
+
+Every cue names the general pattern it covers; tests/test_sms_rules.py gives an example of each, in our own words.
+Patterns run on an ASCII-lowercased copy of the text (same length, so positions agree), use only bounded
+repetition and no nested quantifiers, and only the first SCAN_LIMIT characters are read: time is linear.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-MODEL = "rules-v1"
+MODEL = "rules-v2"
 
-_CUR = r"(?P<cur>Rs\.?|INR|₹|\$|USD|€|EUR)"
-_NUM = r"(?P<num>\d[\d,]*(?:\.\d{1,2})?)"
-_MONEY = re.compile(_CUR + r"\s?" + _NUM, re.IGNORECASE)
-_CURRENCY = {"rs": "INR", "rs.": "INR", "inr": "INR", "₹": "INR", "$": "USD", "usd": "USD", "€": "EUR", "eur": "EUR"}
-_BALANCE_BEFORE = re.compile(
-    r"(avl\.?\s*(bal|lmt|limit)|available\s+(balance|limit)|balance|bal)\s*[:.]?\s*(is\s*)?$", re.I
+# Real SMS are under ~1,600 characters (a 10-part concatenated SMS); nothing past this is read, which also bounds
+# the work on hostile input.
+SCAN_LIMIT = 4096
+
+# Longest values the result schema allows (offsetflow.sms.result.RESULT_SCHEMA maxLength).
+_LIMITS = {"reference": 64, "counterparty": 200, "account_mask": 32, "transaction_time": 40}
+
+_LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)})
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+# --- money -------------------------------------------------------------------------------------------------------
+
+_CURRENCY = {"rs": "INR", "inr": "INR", "₹": "INR", "rupees": "INR", "$": "USD", "us$": "USD", "€": "EUR", "£": "GBP"}
+# ISO codes banks write before or after amounts (Indian, US, European, Gulf, Egyptian, South-Asian spends).
+_ISO = "inr|usd|eur|gbp|aed|sar|qar|kwd|omr|bhd|egp|sgd|aud|cad|nzd|hkd|jpy|chf|npr|lkr|bdt|pkr|myr|zar|cny|thb"
+# A number: European 1.234,56; Western 1,234,567.00 or Indian 12,34,567.00 grouping; plain digits; up to three
+# decimals ("Rs. 5.000" is five rupees); a bare fraction after a marker ("EUR .93"). Never more than 15 digits:
+# a longer run is an id, not an amount (and could not be an exact, finite float).
+_NUM = (
+    r"(?:[0-9]{1,3}(?:\.[0-9]{3}){1,4},[0-9]{2}"
+    r"|(?:[0-9]{1,3}(?:,[0-9]{2}){0,4},[0-9]{3}(?:,[0-9]{3}){0,4}|[0-9]{1,13})(?:\.[0-9]{1,3})?"
+    r"|\.[0-9]{1,2})(?![0-9])"
+)
+# Marker first: "Rs.500", "Rs:151.00", "INR.1,000.00", "Rs. INR 2.07" (two markers), "USD50.25", "($15.00)".
+_MONEY_BEFORE = re.compile(
+    rf"(?<![a-z0-9])(?P<cur>us\$|\$|₹|€|£|rs|{_ISO})(?![a-z])[.:]?\s{{0,2}}(?:(?:rs|inr)[.:]?\s{{0,2}})?"
+    rf"(?P<num>{_NUM})"
+)
+# Marker after: "500.00 INR", "1,000 rupees", "25.50€".
+_MONEY_AFTER = re.compile(rf"(?<![0-9.,])(?P<num>{_NUM})\s?(?P<cur>{_ISO}|rupees|rs\b|€|\$)(?![a-z])")
+# No marker, bound to a money verb: "is credited with 15000.00 on", "debited by 20.0". Not a date or a time.
+_BARE_AMOUNT = re.compile(
+    r"\b(?:credited|debited|deposited|withdrawn|paid|spent|transferred)\s{1,3}(?:(?:with|by|for|of)\s{1,3})?"
+    rf"(?:(?:an\s)?amount\s{{1,3}}(?:of\s{{1,3}})?)?(?P<num>{_NUM})(?![-/:][0-9])"
+)
+# A balance, limit, cap, threshold or due amount is not the transaction's: "Avl Bal:Rs.1,234", "AvlBal:",
+# "Avl Lmt INR 5,000", "Available credit limit is", "max amount upto Rs. 75000", "Min Amt Due Rs 500".
+_BALANCE_WORD = re.compile(
+    r"bal\b|balance|\b(?:av(?:a?i)?l(?:b?l)?|avbl|available|limit|lmt|up\s?to|max(?:imum)?|outstanding|"
+    r"min(?:imum)?|due|above)\b"
 )
 
-_NOT_TXN = [
-    re.compile(p, re.I)
-    for p in (
-        r"\bOTP\b",
-        r"one[- ]time password",
-        r"\bwill be (debited|deducted|charged)\b",
-        r"\bis due\b",
-        r"\bdue on\b",
-        r"\bcashback\b",
-        r"\buse code\b",
-        r"\boffer\b",
-        r"\bT&C\b",
-        r"\bpre-?approved\b",
-        r"\bmandate\b.*\bscheduled\b",
-        r"\brequest(ed)? (money|payment)\b",
-        r"\bcollect request\b",
-    )
-]
-_DEBIT = re.compile(r"\b(debited|spent|sent|withdrawn|paid|charged?|purchase|deducted|transferred to)\b", re.I)
-_CREDIT = re.compile(r"\b(credited|received|deposited|refund(ed)?|reversed)\b", re.I)
 
-_ACCOUNT = re.compile(
-    r"(?:a/c|acct|account|ac|card)\s*(?:no\.?)?\s*(?:ending\s+(?:in|with)\s*)?[X*x]*(\d{3,6})\b|\bX{1,}(\d{3,6})\b|ending\s+in\s+(\d{3,6})",
-    re.I,
+@dataclass(frozen=True)
+class _Money:
+    start: int
+    end: int
+    value: float
+    currency: str | None  # None: no marker, so the SMS's other currency (or INR)
+    balance: bool = False
+
+
+def _number(text: str) -> float | None:
+    if "," in text and "." in text and text.rindex(",") > text.rindex("."):  # European 1.234,56
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        value = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return value if 0 <= value < 1e13 else None
+
+
+def _money(low: str) -> list[_Money]:
+    """Every amount in the text, in order; balances are marked later, once the cues are known."""
+    found: list[_Money] = []
+    for pattern in (_MONEY_BEFORE, _MONEY_AFTER, _BARE_AMOUNT):
+        for m in pattern.finditer(low):
+            start, end = m.start(), m.end()
+            if any(x.start < end and start < x.end for x in found):
+                continue
+            value = _number(m["num"])
+            if value is None:
+                continue
+            if pattern is _BARE_AMOUNT:
+                found.append(_Money(m.start("num"), end, value, None))
+            else:
+                marker = m["cur"].rstrip()
+                found.append(_Money(start, end, value, _CURRENCY.get(marker, marker.upper())))
+    found.sort(key=lambda money: money.start)
+    return found
+
+
+def _balances(low: str, money: list[_Money], cue_starts: list[int]) -> list[_Money]:
+    """Mark balances: a balance word in the stretch before the amount (back to the previous amount, at most 32
+    characters) and no money cue between that word and the amount ("Bal Rs 10. Rs 5 debited" is not one)."""
+    out: list[_Money] = []
+    previous_end = 0
+    for x in money:
+        window_start, previous_end = max(0, x.start - 32, previous_end), x.end
+        words = list(_BALANCE_WORD.finditer(low, window_start, x.start)) if x.currency is not None else []
+        # (a bare amount is bound to its verb: never a balance)
+        balance = bool(words) and not any(words[-1].end() <= c < x.start for c in cue_starts)
+        out.append(_Money(x.start, x.end, x.value, x.currency, balance))
+    return out
+
+
+# --- cues: money moved, and which way ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cue:
+    pattern: re.Pattern[str]
+    direction: str  # "debit" or "credit"
+    strong: bool
+    # A weak cue this close (characters) to an amount is strong: "Received Rs.250" is a credit whatever follows.
+    near_amount: int = 0
+    # A weak cue followed, within 100 characters, by a completion word is strong: "Payment of Rs 150 successful".
+    completes: bool = False
+
+
+def _cue(regex: str, direction: str, strong: bool, near_amount: int = 0, completes: bool = False) -> _Cue:
+    return _Cue(re.compile(regex), direction, strong, near_amount, completes)
+
+
+_TO_YOUR = r"\s{1,3}(?:to|in|into)\s{1,3}(?:your|ur)\b"
+_CUES: list[_Cue] = [
+    # Past-tense verbs of money leaving an account: "debited", "deducted", "withdrawn", "spent", "charged".
+    _cue(r"\b(?:debited|deducted|withdrawn|spent|charged)\b", "debit", True),
+    # "paid" is done; but "ignore if (already) paid" is a reminder's footer, and "paid to your" is money in.
+    _cue(r"(?<!if )(?<!already )\bpaid\b(?!" + _TO_YOUR + ")", "debit", True),
+    # A withdrawal noun or its abbreviations: "ATM withdrawal: $25.00", "ACH withdrawal", "CASH WDL", "ATM W/D".
+    _cue(r"\b(?:withdrawal|wdl|w/d)\b", "debit", True),
+    # "debit" heading an amount or an alert: "UPI debit:Rs.599", "DEBIT with amount", "has a debit by transfer
+    # of", "Debit Alert!". Not "debit card", which names the instrument.
+    _cue(r"\bdebit(?=\s{0,2}(?:[:!-]|(?:of|with|by|for|alert|rs|inr)\b))", "debit", True),
+    # Moved out by transfer: "Rs.29 transferred from A/c ...5494", "transferred to John" (not "to your").
+    _cue(r"\btransferred\b(?!" + _TO_YOUR + ")", "debit", True),
+    # A card used at a merchant: "card XX1234 used at AMAZON", "was used for USD50.25", "Thank you for using
+    # HSBC Debit Card ...".
+    _cue(r"\bused\s{1,3}(?:at|for|on)\b|\bthank\s{1,3}you\s{1,3}for\s{1,3}using\b", "debit", True),
+    # You did it, in the past tense: "You made a $9.17 transaction with", "made a purchase of".
+    _cue(r"\bmade\s{1,3}an?\s(?:[^.]{0,30}\s)?(?:transaction|purchase|payment)\b", "debit", True),
+    # Credited to the payee (NEFT/IMPS "credited to the beneficiary account"): it left *this* account.
+    _cue(r"\bcredited\s{1,3}to\s{1,3}(?:the\s{1,3})?(?:beneficiary|payee)", "debit", True),
+    # Past-tense verbs of money arriving: "credited", "deposited", "refunded", "reversed". Refunds and reversals
+    # are money coming back even when the SMS also mentions the failed or declined original.
+    _cue(r"\b(?:credited|deposited|refunded|reversed|refund|reversal)\b", "credit", True),
+    # "credit" heading an amount or an alert: "NEFT credit of INR", "CREDIT with amount", "UPI Credit:INR",
+    # "Credit Alert!". Not "credit card"/"credit limit", which name things.
+    _cue(r"\bcredit(?=\s{0,2}(?:[:!-]|(?:of|with|by|alert|rs|inr)\b))", "credit", True),
+    # Money into your account or wallet, or someone paid you: "Cashback of Rs.50 has been sent to your A/c",
+    # "Rs 500 added to your wallet", "John paid you $20".
+    _cue(
+        r"\b(?:sent|transferred|paid|added)" + _TO_YOUR + r"|\badded\s{1,3}(?:to|in)\b|\b(?:paid|sent)\s{1,3}you\b",
+        "credit",
+        True,
+    ),
+    # "Sent Rs.500 from A/c" / "Received Rs.250 in your A/c": strong next to an amount; alone ("OTP sent",
+    # "request received for processing") they say little.
+    _cue(r"\bsent\b", "debit", False, near_amount=16),
+    _cue(r"\breceived\b", "credit", False, near_amount=16),
+    # Nouns of a card or account being used: "had a transaction of ($15.00)", "Txn Rs.500 On Card 1234",
+    # "A Trx using Card", "Payment of Rs X ... successful", "Purchase of USD 75", "Pending charge for $43.92",
+    # "POS txn", "Outward transfer of AED 500".
+    _cue(
+        r"\b(?:transaction|txn|trx|trxn|payment|purchase|charge|pos|transfer|outward|outgoing)\b",
+        "debit",
+        False,
+        completes=True,
+    ),
+    # Nouns of money arriving: "Direct deposit of $1,200 posted", "Incoming transfer of AED 500".
+    _cue(r"\b(?:deposit|inward|incoming)\b", "credit", False, completes=True),
+]
+# Completion: the noun's transaction went through ("successful", "approved", "processed", "posted"); not a
+# mandate or card set-up that was "successfully registered/activated".
+_COMPLETED = re.compile(
+    r"\bsuccess(?:ful(?:ly)?)?\b(?!\s{1,3}(?:registered|activated|created|set|linked|added|updated|enabled|"
+    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted)\b"
 )
-_REF = re.compile(
-    r"(?:UPI\s*Ref(?:\.|erence)?\s*(?:no\.?|No)?|UPI:|IMPS\s*Ref\s*no|Ref(?:\.|erence)?\s*(?:no\.?)?|Txn\s*ID|NEFT/)\s*[:#]?\s*([A-Z0-9]{6,})",
-    re.I,
+# Dr/Cr tags bound to an amount: "Rs.80.00 Dr. from A/c", "Dr INR 29,000.00", "Rs.500.00 Cr. to". A tag after
+# a balance ("Bal Rs.27000.00 CR") or before a word ("Avl Cr. Limit") is not bound to the transaction's amount.
+_DRCR = re.compile(r"(?<![a-z])(dr|cr)\.?(?![a-z])")
+
+# --- blockers: money did not (yet) move ---------------------------------------------------------------------------
+
+# One-time passwords and codes: "123456 is your OTP", "Your verification code is". Not a footer telling you never
+# to share one ("Never share OTP/PIN"): a mention right after share/disclose/reveal/tell is skipped.
+_OTP = re.compile(r"\b(?:otp|one[- ]time\s(?:password|pin|code)|verification\scode|activation\s(?:key|code))\b")
+_OTP_FOOTER = re.compile(r"\b(?:share|disclose|reveal|tell)\b[^.]{0,24}$")
+_STRONG_BLOCKERS = [
+    # Future or intended movement: "will be debited", "to be credited", "shall be charged", "will debit".
+    re.compile(
+        r"\b(?:will|shall|would|to)\s{1,3}be\s{1,3}(?:auto[- ]?)?(?:debited|credited|deducted|charged|paid|"
+        r"deposited|transferred|levied|presented|processed|refunded|reversed)\b|"
+        r"\bwill\s{1,3}(?:debit|credit|charge|deduct)\b|\bscheduled\s{1,3}(?:for|on|to)\b"
+    ),
+    # Collect and payment requests: someone asks you to pay; nothing moved until you approve.
+    re.compile(
+        r"\b(?:collect|payment|money|fund)\s{1,3}request|\bhas\s{1,3}requested\b|"
+        r"\brequest(?:ed|ing)?\s{1,3}(?:you\s{1,3})?(?:(?:for|of)\s{1,3})?(?:money|payment|rs|inr|₹)"
+    ),
+    # Marketing that a transaction alert never says: "Use code SAVE20", "T&C apply", "Apply now", "pre-approved".
+    re.compile(
+        r"\b(?:use\s{1,3}(?:promo\s{1,3})?code|apply\s{1,3}now|pre-?approved)\b|\bt\s?&\s?cs?\s{1,3}apply\b|"
+        r"\bterms\s(?:and|&)\sconditions\sapply\b"
+    ),
+]
+# Declined and failed attempts: nothing moved, unless the SMS is about the refund or reversal of one.
+_FAILED = re.compile(
+    r"\b(?:declined|failed|unsuccessful|rejected|insufficient)\b|\bcould(?:\s{1,3}not|n't)\s{1,3}be\b|"
+    r"\bnot\s{1,3}(?:been\s{1,3}|be\s{1,3})?(?:processed|completed|successful)\b"
 )
-_COUNTERPARTY = [
-    re.compile(r"\bto\s+([\w.\-]+@[\w.\-]+)", re.I),  # a VPA
-    re.compile(r"and credited to a/c no\.?\s*[X*]*(\d{3,6})", re.I),
-    re.compile(r"\bNEFT/[A-Z0-9]+/([^.]+?)\.", re.I),
-    re.compile(r"\bSAL-([A-Z][\w &]+?)\.", re.I),
-    re.compile(r"\bfrom\s+([A-Z][\w .&*-]+?)\s+has been credited", re.I),
-    re.compile(r"\bfrom\s+([A-Z][A-Z .&*-]+?)\.\s", re.I),
-    re.compile(r"\bpaid\s+\S+\s+to\s+([\w .&*-]+?)\.", re.I),
-    re.compile(r"\bat\s+([A-Z][\w .&*'-]+?)\s+(?:on|was)\b", re.I),
-]
-_DATES = [
-    (re.compile(r"\b(\d{2}-\d{2}-\d{4})\b"), "%d-%m-%Y"),
-    (re.compile(r"\b(\d{2}-\d{2}-\d{2})\b"), "%d-%m-%y"),
-    (re.compile(r"\b(\d{2}-[A-Za-z]{3}-\d{2})\b"), "%d-%b-%y"),
-    (re.compile(r"\b(\d{2}[A-Za-z]{3}\d{2})\b"), "%d%b%y"),
-    (re.compile(r"\b([A-Z][a-z]{2} \d{2}, \d{4})\b"), "%b %d, %Y"),
+_REFUND = re.compile(r"\b(?:refund|refunded|reversal|reversed)\b")
+_WEAK_BLOCKERS = [
+    # Bills, statements and reminders quote the amount to pay: "is due on", "overdue", "statement generated".
+    re.compile(r"\b(?:due|overdue|statement|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b"),
+    # Mandates and standing instructions set up, received or revoked: "NACH Mandate ... received for processing".
+    re.compile(r"\b(?:mandate|umrn|revoked|registered)\b|\bstanding\s{1,3}instruction"),
+    # Promotions quote amounts too: "offer", "cashback", "reward", "voucher", "% off", "eligible", "win".
+    re.compile(
+        r"\b(?:offers?|cashback|rewards?|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
+        r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b"
+    ),
+    # Any other request (approve in the app, request sent): not money that moved.
+    re.compile(r"\brequest"),
 ]
 
+# --- account and card references ---------------------------------------------------------------------------------
 
-def _amount(text: str) -> float:
-    return float(text.replace(",", ""))
+# An account/card word, then a few connectors ("no.", "ending in", "number", "#", ":", "("), then the mask.
+_ACCOUNT_WORD = r"(?:a/c|\b(?:ac|acc|acct|account|card|ending)\b)"
+_CONNECTOR = r"(?:\s{1,3}|[.:#(]|\b(?:no|number|ending|in|with|is)\b)"
+# A mask: an optional letter prefix ("CK0000"), then digits and X/x/*/#/./- in any order ("XXXXXXXX00341234",
+# "074-260***-006", "123xxxx7655", "...5494", "201***123456"), and space-separated groups ("XXXX XXXX 1234").
+_MASK = r"(?P<mask>(?:[a-z]{1,3}(?=[0-9]))?[x*#•.0-9-]{3,30}(?:\s[x*•0-9]{3,4}(?![a-z0-9])){0,3})"
+_ACCOUNT = re.compile(_ACCOUNT_WORD + _CONNECTOR + "{0,6}" + _MASK)
+# A card linked to an account: the money left the account ("debit card XXX1234 linked to acc. XXX810001").
+_LINKED = re.compile(
+    r"\blinked\s{1,3}(?:to|with)\s{1,3}(?:your\s{1,3})?(?:a/c|\b(?:acc|acct|account)\b)" + _CONNECTOR + "{0,4}" + _MASK
+)
+# A mask with no account word before it: "**1234 had a transaction", "Sent Rs.51 from XXXXXX9722".
+_BARE_MASK = re.compile(r"(?<![\w*•])(?P<mask>[0-9]{0,6}[x*•]{2,14}[0-9]{3,8})(?![0-9a-z])")
 
 
-def _channel(body: str) -> str | None:
-    b = body.lower()
-    for word, channel in (
-        ("upi", "upi"),
-        ("imps", "imps"),
-        ("neft", "neft"),
-        ("rtgs", "rtgs"),
-        ("atm", "atm"),
-        ("emi", "emi"),
-        ("salary", "neft"),
-        ("card", "card"),
-        ("revolut", "card"),
-    ):
-        if re.search(rf"\b{word}\b", b):
-            return channel
+def _mask(raw: str) -> str | None:
+    digits = "".join(ch for ch in raw if "0" <= ch <= "9")
+    if len(digits) < 3 or not raw.rstrip(".-")[-1:].isdigit():
+        return None
+    return "XX" + digits[-4:]
+
+
+def _account(low: str) -> str | None:
+    for pattern in (_LINKED, _ACCOUNT, _BARE_MASK):
+        for m in pattern.finditer(low):
+            mask = _mask(m["mask"])
+            if mask:
+                return mask
     return None
 
 
-def _category(body: str, channel: str | None, direction: str | None) -> str | None:
-    b = body.lower()
-    if "salary" in b or "sal-" in b:
+# --- reference, counterparty, time, channel (original case) ------------------------------------------------------
+
+_REF = re.compile(
+    r"(?:UPI\s{0,2}Ref(?:\.|erence)?\s{0,2}(?:no\.?|No)?|UPI:|IMPS\s{0,2}Ref\s{0,2}no|\bRef(?:\.|erence)?\s{0,2}"
+    r"(?:no\.?)?|Txn\s{0,2}ID|NEFT/|\bRRN\b|\bUTR\b)\s{0,2}[:#]?\s{0,2}([A-Z0-9]{6,64})",
+    re.I,
+)
+_COUNTERPARTY = [
+    re.compile(r"\bto\s{1,3}([\w.\-]{1,64}@[\w.\-]{1,64})", re.I),  # a VPA
+    re.compile(r"and credited to a/c no\.?\s{0,3}[X*]{0,16}([0-9]{3,6})", re.I),
+    re.compile(r"\bNEFT/[A-Z0-9]{1,40}/([^.]{1,80}?)\.", re.I),
+    re.compile(r"\bSAL-([A-Z][\w &]{0,60}?)\.", re.I),
+    re.compile(r"\bfrom\s{1,3}([A-Z][\w .&*-]{0,60}?)\s{1,3}has been credited", re.I),
+    re.compile(r"\bfrom\s{1,3}([A-Z][A-Z .&*-]{0,60}?)\.\s", re.I),
+    re.compile(r"\bpaid\s{1,3}\S{1,20}\s{1,3}to\s{1,3}([\w .&*-]{1,60}?)\.", re.I),
+    re.compile(r"\bat\s{1,3}([A-Z][\w .&*'-]{0,60}?)\s{1,3}(?:on|was)\b", re.I),
+    # UPI narrations name the other side between slashes: "UPI/DR/651122781360/UK FOOD/".
+    re.compile(r"\bUPI/(?:DR|CR)/[0-9A-Z]{6,20}/([^/|]{1,60})/", re.I),
+    # A payee after "to": "to:John Smith.", "to JOHN SMITH on".
+    re.compile(r"\bto:?\s{0,2}([A-Z][\w .&'-]{1,60}?)(?:\.|\s{1,3}on\b|\s{1,3}via\b|\s{0,3}\()", re.I),
+]
+_DATES = [
+    (re.compile(r"\b([0-9]{2}-[0-9]{2}-[0-9]{4})\b"), "%d-%m-%Y"),
+    (re.compile(r"\b([0-9]{2}-[0-9]{2}-[0-9]{2})\b"), "%d-%m-%y"),
+    (re.compile(r"\b([0-9]{2}-[A-Za-z]{3}-[0-9]{2})\b"), "%d-%b-%y"),
+    (re.compile(r"\b([0-9]{2}[A-Za-z]{3}[0-9]{2})\b"), "%d%b%y"),
+    (re.compile(r"\b([A-Z][a-z]{2} [0-9]{2}, [0-9]{4})\b"), "%b %d, %Y"),
+]
+_CHANNEL = re.compile(r"\b(upi|imps|neft|rtgs|atm|emi|salary|card|revolut)\b")
+_CHANNEL_ORDER = ["upi", "imps", "neft", "rtgs", "atm", "emi", "salary", "card", "revolut"]
+_CHANNEL_NAME = {"salary": "neft", "revolut": "card"}
+
+
+def _channel(low: str) -> str | None:
+    words = {m[1] for m in _CHANNEL.finditer(low)}
+    word = next((w for w in _CHANNEL_ORDER if w in words), None)
+    return _CHANNEL_NAME.get(word, word) if word else None
+
+
+def _category(low: str, channel: str | None, direction: str | None) -> str | None:
+    if "salary" in low or "sal-" in low:
         return "salary"
-    if "refund" in b or "reversed" in b:
+    if "refund" in low or "reversed" in low:
         return "refund"
-    if channel == "emi" or "loan" in b:
+    if channel == "emi" or "loan" in low:
         return "loan"
     if channel == "atm":
         return "cash"
@@ -101,6 +333,64 @@ def _category(body: str, channel: str | None, direction: str | None) -> str | No
     if channel == "card":
         return "shopping"
     return "other" if direction else None
+
+
+# --- the decision -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Found:
+    start: int
+    end: int
+    direction: str
+    strong: bool
+
+
+def _cues(low: str, money: list[_Money]) -> list[_Found]:
+    found: list[_Found] = []
+    for cue in _CUES:
+        for m in cue.pattern.finditer(low):
+            strong = cue.strong
+            if cue.near_amount:  # "Sent Rs.500", "Rs. 2,000 received in"
+                strong = any(
+                    -cue.near_amount <= x.start - m.end() <= cue.near_amount
+                    or -cue.near_amount <= m.start() - x.end <= cue.near_amount
+                    for x in money
+                    if x.currency
+                )
+            elif cue.completes:  # "Payment of Rs 150.50 ... successful", "Transaction for $3.26 was approved"
+                strong = bool(_COMPLETED.search(low, m.end(), m.end() + 100))
+            found.append(_Found(m.start(), m.end(), cue.direction, strong))
+    # Two cues on one word ("credited to the beneficiary" is also "credited"): the longer, more specific one.
+    found.sort(key=lambda f: (f.start, -(f.end - f.start)))
+    kept: list[_Found] = []
+    for f in found:
+        if not kept or f.start >= kept[-1].end:
+            kept.append(f)
+    return kept
+
+
+def _drcr(low: str, money: list[_Money]) -> list[_Found]:
+    tags = []
+    for m in _DRCR.finditer(low):
+        if any(not x.balance and (0 <= m.start() - x.end <= 2 or 0 <= x.start - m.end() <= 3) for x in money):
+            tags.append(_Found(m.start(), m.end(), "debit" if m[1] == "dr" else "credit", True))
+    return tags
+
+
+def _blocked(low: str) -> tuple[bool, bool]:
+    """(strongly blocked, weakly blocked)."""
+    otp = any(not _OTP_FOOTER.search(low, max(0, m.start() - 40), m.start()) for m in _OTP.finditer(low))
+    failed = bool(_FAILED.search(low)) and not _REFUND.search(low)
+    strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS)
+    return strong, any(p.search(low) for p in _WEAK_BLOCKERS)
+
+
+def _truncate(result: dict[str, Any]) -> dict[str, Any]:
+    for key, limit in _LIMITS.items():
+        if isinstance(result[key], str):
+            result[key] = result[key][:limit]
+    return result
 
 
 def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict[str, Any]:
@@ -120,40 +410,43 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
         "category": None,
         "confidence": 0.9,
     }
-    amounts, balance = [], None
-    for match in _MONEY.finditer(body):
-        value, currency = _amount(match["num"]), _CURRENCY[match["cur"].lower().strip()]
-        if _BALANCE_BEFORE.search(body[: match.start()]):
-            balance = balance if balance is not None else value
-        else:
-            amounts.append((value, currency))
-    result["balance"] = balance
-    debit, credit = _DEBIT.search(body), _CREDIT.search(body)
-    if any(p.search(body) for p in _NOT_TXN) or not amounts or not (debit or credit):
+    text = _CONTROL.sub(" ", body[:SCAN_LIMIT])
+    low = text.translate(_LOWER)
+    money = _money(low)
+    cues = _cues(low, money)
+    money = _balances(low, money, [f.start for f in cues])
+    cues = sorted(cues + _drcr(low, money), key=lambda f: f.start)
+    amounts = [m for m in money if not m.balance]
+    strong = [f for f in cues if f.strong]
+    weak = [f for f in cues if not f.strong]
+    strong_block, weak_block = _blocked(low) if amounts and cues else (False, False)
+    if not amounts or strong_block or not (strong or (weak and not weak_block)):
         result["confidence"] = 0.85 if amounts else 0.95
         return result
-    # Both verbs ("debited ... and credited to a/c"): the earlier one is what happened to this account.
-    if debit and credit:
-        direction = "debit" if debit.start() < credit.start() else "credit"
-    else:
-        direction = "debit" if debit else "credit"
-    if re.search(r"\brefund\b", body, re.I):
-        direction = "credit"
-    result.update(is_transaction=True, direction=direction, amount=amounts[0][0], currency=amounts[0][1])
-    account = _ACCOUNT.search(body)
-    if account:
-        result["account_mask"] = "XX" + next(g for g in account.groups() if g)
-    ref = _REF.search(body)
+    cue = (strong or weak)[0]
+    # The amount the deciding cue is about: the nearest one, before or after it.
+    chosen = min(amounts, key=lambda m: max(m.start - cue.end, cue.start - m.end, 0))
+    currency = chosen.currency or next((m.currency for m in money if m.currency), "INR")
+    result.update(
+        is_transaction=True,
+        direction=cue.direction,
+        amount=chosen.value,
+        currency=currency,
+        balance=next((m.value for m in money if m.balance and m.start > chosen.start), None),
+        confidence=0.9 if strong else 0.75,
+        account_mask=_account(low),
+    )
+    ref = _REF.search(text)
     if ref:
         result["reference"] = ref.group(1)
     for pattern in _COUNTERPARTY:
-        found = pattern.search(body)
+        found = pattern.search(text)
         if found:
             name = found.group(1).strip()
             result["counterparty"] = f"XX{name}" if name.isdigit() else name
             break
     for pattern, fmt in _DATES:
-        dated = pattern.search(body)
+        dated = pattern.search(text)
         if dated:
             try:
                 result["transaction_time"] = datetime.strptime(dated.group(1), fmt).date().isoformat()
@@ -162,6 +455,6 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
                 continue
     if result["transaction_time"] is None and received_at is not None:
         result["transaction_time"] = received_at.isoformat()
-    result["channel"] = _channel(body)
-    result["category"] = _category(body, result["channel"], direction)
-    return result
+    result["channel"] = _channel(low)
+    result["category"] = _category(low, result["channel"], cue.direction)
+    return _truncate(result)
