@@ -181,6 +181,7 @@ def load_extract(path: Path | None) -> tuple[str, Extract]:
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return str(getattr(module, "MODEL", path.name)), module.extract
 

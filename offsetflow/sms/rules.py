@@ -24,6 +24,7 @@ repetition and no nested quantifiers, and only the first SCAN_LIMIT characters a
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,9 +43,32 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 # --- money -------------------------------------------------------------------------------------------------------
 
-_CURRENCY = {"rs": "INR", "inr": "INR", "₹": "INR", "rupees": "INR", "$": "USD", "us$": "USD", "€": "EUR", "£": "GBP"}
+_CURRENCY = {
+    "rs": "INR",
+    "inr": "INR",
+    "₹": "INR",
+    "rupees": "INR",
+    "$": "USD",
+    "us$": "USD",
+    "€": "EUR",
+    "£": "GBP",
+    "a$": "AUD",
+    "au$": "AUD",
+    "c$": "CAD",
+    "ca$": "CAD",
+    "s$": "SGD",
+    "hk$": "HKD",
+    "nz$": "NZD",
+    "ksh": "KES",
+    "₦": "NGN",
+    "₱": "PHP",
+    "¥": "JPY",
+}
 # ISO codes banks write before or after amounts (Indian, US, European, Gulf, Egyptian, South-Asian spends).
-_ISO = "inr|usd|eur|gbp|aed|sar|qar|kwd|omr|bhd|egp|sgd|aud|cad|nzd|hkd|jpy|chf|npr|lkr|bdt|pkr|myr|zar|cny|thb"
+_ISO = "inr|usd|eur|gbp|aed|sar|qar|kwd|omr|bhd|egp|sgd|aud|cad|nzd|hkd|jpy|chf|npr|lkr|bdt|pkr|myr|zar|cny|thb|"
+_ISO += "kes|ngn|php"
+# Symbols and local abbreviations: "$", "₹", "€", "£", "A$", "C$", "S$", "HK$", "KSh", "₦", "₱", "¥".
+_SYMBOL = r"us\$|a\$|au\$|c\$|ca\$|s\$|hk\$|nz\$|\$|₹|€|£|₦|₱|¥|rs|ksh"
 # A number: European 1.234,56; Western 1,234,567.00 or Indian 12,34,567.00 grouping; plain digits; up to three
 # decimals ("Rs. 5.000" is five rupees); a bare fraction after a marker ("EUR .93"). Never more than 15 digits:
 # a longer run is an id, not an amount (and could not be an exact, finite float).
@@ -55,7 +79,7 @@ _NUM = (
 )
 # Marker first: "Rs.500", "Rs:151.00", "INR.1,000.00", "Rs. INR 2.07" (two markers), "USD50.25", "($15.00)".
 _MONEY_BEFORE = re.compile(
-    rf"(?<![a-z0-9])(?P<cur>us\$|\$|₹|€|£|rs|{_ISO})(?![a-z])[.:]?\s{{0,2}}(?:(?:rs|inr)[.:]?\s{{0,2}})?"
+    rf"(?<![a-z0-9])(?P<cur>{_SYMBOL}|{_ISO})(?![a-z])[.:]?\s{{0,2}}(?:(?:rs|inr)[.:]?\s{{0,2}})?"
     rf"(?P<num>{_NUM})"
 )
 # Marker after: "500.00 INR", "1,000 rupees", "25.50€".
@@ -95,14 +119,14 @@ def _number(text: str) -> float | None:
 def _money(low: str) -> list[_Money]:
     """Every amount in the text, in order; balances are marked later, once the cues are known."""
     found: list[_Money] = []
+    covered = bytearray(len(low))  # characters already read as part of an amount
     for pattern in (_MONEY_BEFORE, _MONEY_AFTER, _BARE_AMOUNT):
         for m in pattern.finditer(low):
             start, end = m.start(), m.end()
-            if any(x.start < end and start < x.end for x in found):
-                continue
             value = _number(m["num"])
-            if value is None:
+            if value is None or any(covered[start:end]):
                 continue
+            covered[start:end] = b"\x01" * (end - start)
             if pattern is _BARE_AMOUNT:
                 found.append(_Money(m.start("num"), end, value, None))
             else:
@@ -112,7 +136,7 @@ def _money(low: str) -> list[_Money]:
     return found
 
 
-def _balances(low: str, money: list[_Money], cue_starts: list[int]) -> list[_Money]:
+def _balances(low: str, money: list[_Money], cue_starts: list[int]) -> list[_Money]:  # cue_starts sorted
     """Mark balances: a balance word in the stretch before the amount (back to the previous amount, at most 32
     characters) and no money cue between that word and the amount ("Bal Rs 10. Rs 5 debited" is not one)."""
     out: list[_Money] = []
@@ -121,7 +145,7 @@ def _balances(low: str, money: list[_Money], cue_starts: list[int]) -> list[_Mon
         window_start, previous_end = max(0, x.start - 32, previous_end), x.end
         words = list(_BALANCE_WORD.finditer(low, window_start, x.start)) if x.currency is not None else []
         # (a bare amount is bound to its verb: never a balance)
-        balance = bool(words) and not any(words[-1].end() <= c < x.start for c in cue_starts)
+        balance = bool(words) and bisect_left(cue_starts, words[-1].end()) == bisect_left(cue_starts, x.start)
         out.append(_Money(x.start, x.end, x.value, x.currency, balance))
     return out
 
@@ -134,20 +158,21 @@ class _Cue:
     pattern: re.Pattern[str]
     direction: str  # "debit" or "credit"
     strong: bool
-    # A weak cue this close (characters) to an amount is strong: "Received Rs.250" is a credit whatever follows.
-    near_amount: int = 0
+    # A weak cue right next to an amount is strong: "Received Rs.250" is a credit whatever follows.
+    near_amount: bool = False
     # A weak cue followed, within 100 characters, by a completion word is strong: "Payment of Rs 150 successful".
     completes: bool = False
 
 
-def _cue(regex: str, direction: str, strong: bool, near_amount: int = 0, completes: bool = False) -> _Cue:
+def _cue(regex: str, direction: str, strong: bool, near_amount: bool = False, completes: bool = False) -> _Cue:
     return _Cue(re.compile(regex), direction, strong, near_amount, completes)
 
 
 _TO_YOUR = r"\s{1,3}(?:to|in|into)\s{1,3}(?:your|ur)\b"
 _CUES: list[_Cue] = [
-    # Past-tense verbs of money leaving an account: "debited", "deducted", "withdrawn", "spent", "charged".
-    _cue(r"\b(?:debited|deducted|withdrawn|spent|charged)\b", "debit", True),
+    # Past-tense verbs of money leaving an account: "debited", "deducted", "withdrawn", "You withdrew", "spent",
+    # "charged", "levied" (a fee taken; "will be levied" is blocked as future), "taken from your account".
+    _cue(r"\b(?:debited|deducted|withdrawn|withdrew|spent|charged|levied)\b|\btaken\s{1,3}from\b", "debit", True),
     # "paid" is done; but "ignore if (already) paid" is a reminder's footer, and "paid to your" is money in.
     _cue(r"(?<!if )(?<!already )\bpaid\b(?!" + _TO_YOUR + ")", "debit", True),
     # A withdrawal noun or its abbreviations: "ATM withdrawal: $25.00", "ACH withdrawal", "CASH WDL", "ATM W/D".
@@ -161,7 +186,7 @@ _CUES: list[_Cue] = [
     # HSBC Debit Card ...".
     _cue(r"\bused\s{1,3}(?:at|for|on)\b|\bthank\s{1,3}you\s{1,3}for\s{1,3}using\b", "debit", True),
     # You did it, in the past tense: "You made a $9.17 transaction with", "made a purchase of".
-    _cue(r"\bmade\s{1,3}an?\s(?:[^.]{0,30}\s)?(?:transaction|purchase|payment)\b", "debit", True),
+    _cue(r"\bmade\s{1,3}an?\s(?:\S{1,20}\s){0,2}(?:transaction|purchase|payment|spend|charge)\b", "debit", True),
     # Credited to the payee (NEFT/IMPS "credited to the beneficiary account"): it left *this* account.
     _cue(r"\bcredited\s{1,3}to\s{1,3}(?:the\s{1,3})?(?:beneficiary|payee)", "debit", True),
     # Past-tense verbs of money arriving: "credited", "deposited", "refunded", "reversed". Refunds and reversals
@@ -179,13 +204,14 @@ _CUES: list[_Cue] = [
     ),
     # "Sent Rs.500 from A/c" / "Received Rs.250 in your A/c": strong next to an amount; alone ("OTP sent",
     # "request received for processing") they say little.
-    _cue(r"\bsent\b", "debit", False, near_amount=16),
-    _cue(r"\breceived\b", "credit", False, near_amount=16),
+    _cue(r"\bsent\b", "debit", False, near_amount=True),
+    _cue(r"\breceived\b", "credit", False, near_amount=True),
     # Nouns of a card or account being used: "had a transaction of ($15.00)", "Txn Rs.500 On Card 1234",
     # "A Trx using Card", "Payment of Rs X ... successful", "Purchase of USD 75", "Pending charge for $43.92",
-    # "POS txn", "Outward transfer of AED 500".
+    # "POS txn", "Outward transfer of AED 500", "Recharge of Rs 199 successful", "IMPS of Rs 500 to JOHN".
     _cue(
-        r"\b(?:transaction|txn|trx|trxn|payment|purchase|charge|pos|transfer|outward|outgoing)\b",
+        r"\b(?:transaction|txn|trx|trxn|payment|purchase|charge|pos|transfer|outward|outgoing|recharge|imps|neft|"
+        r"rtgs)\b",
         "debit",
         False,
         completes=True,
@@ -193,11 +219,16 @@ _CUES: list[_Cue] = [
     # Nouns of money arriving: "Direct deposit of $1,200 posted", "Incoming transfer of AED 500".
     _cue(r"\b(?:deposit|inward|incoming)\b", "credit", False, completes=True),
 ]
-# Completion: the noun's transaction went through ("successful", "approved", "processed", "posted"); not a
+# What may stand between "sent"/"received" and its amount: auxiliaries, "payment of", punctuation.
+_FILLER = re.compile(
+    r"[\s:!.-]{0,3}(?:(?:has|have|is|was|been|a|an|the|payment|money|amount|amt|of)[\s:!.-]{1,3}){0,4}"
+)
+# Completion: the noun's transaction went through ("successful", "approved", "processed", "posted", "done",
+# "authorized"); not a
 # mandate or card set-up that was "successfully registered/activated".
 _COMPLETED = re.compile(
     r"\bsuccess(?:ful(?:ly)?)?\b(?!\s{1,3}(?:registered|activated|created|set|linked|added|updated|enabled|"
-    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted)\b"
+    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|authori[sz]ed)\b"
 )
 # Dr/Cr tags bound to an amount: "Rs.80.00 Dr. from A/c", "Dr INR 29,000.00", "Rs.500.00 Cr. to". A tag after
 # a balance ("Bal Rs.27000.00 CR") or before a word ("Avl Cr. Limit") is not bound to the transaction's amount.
@@ -213,7 +244,7 @@ _STRONG_BLOCKERS = [
     # Future or intended movement: "will be debited", "to be credited", "shall be charged", "will debit".
     re.compile(
         r"\b(?:will|shall|would|to)\s{1,3}be\s{1,3}(?:auto[- ]?)?(?:debited|credited|deducted|charged|paid|"
-        r"deposited|transferred|levied|presented|processed|refunded|reversed)\b|"
+        r"deposited|transferred|levied|presented|processed|refunded|reversed|taken|collected)\b|"
         r"\bwill\s{1,3}(?:debit|credit|charge|deduct)\b|\bscheduled\s{1,3}(?:for|on|to)\b"
     ),
     # Collect and payment requests: someone asks you to pay; nothing moved until you approve.
@@ -235,33 +266,41 @@ _FAILED = re.compile(
 _REFUND = re.compile(r"\b(?:refund|refunded|reversal|reversed)\b")
 _WEAK_BLOCKERS = [
     # Bills, statements and reminders quote the amount to pay: "is due on", "overdue", "statement generated".
-    re.compile(r"\b(?:due|overdue|statement|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b"),
-    # Mandates and standing instructions set up, received or revoked: "NACH Mandate ... received for processing".
-    re.compile(r"\b(?:mandate|umrn|revoked|registered)\b|\bstanding\s{1,3}instruction"),
-    # Promotions quote amounts too: "offer", "cashback", "reward", "voucher", "% off", "eligible", "win".
+    # Not "due to" (a reason).
+    re.compile(r"\b(?:due(?!\s{1,3}to\b)|overdue|statement|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b"),
+    # Mandates and standing instructions set up, received or revoked: "NACH Mandate ... received for processing",
+    # "biller registered successfully". Not "your registered mobile" in a footer.
     re.compile(
-        r"\b(?:offers?|cashback|rewards?|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
-        r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b"
+        r"\b(?:mandate|umrn|revoked|registration)\b|\bstanding\s{1,3}instruction|"
+        r"\bsuccessfully\s{1,3}registered\b|\bregistered\s{1,3}successfully\b"
     ),
-    # Any other request (approve in the app, request sent): not money that moved.
-    re.compile(r"\brequest"),
 ]
+# Promotions quote amounts too ("offer", "cashback", "reward", "voucher", "% off", "eligible", "win"), and so do
+# requests ("your request", "request for Rs 500"); but banks also append offers and how-to-request lines to real
+# alerts. These block only up to the end of the sentence that holds the first amount: a footer after it does not.
+_LEAD_BLOCKERS = re.compile(
+    r"\b(?:offers?|cashback|rewards?|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
+    r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b|\b(?:your|a|new|pending)\s{1,3}request\b|"
+    r"\brequest\s{1,3}(?:of|for|from)\b"
+)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 
 # --- account and card references ---------------------------------------------------------------------------------
 
-# An account/card word, then a few connectors ("no.", "ending in", "number", "#", ":", "("), then the mask.
-_ACCOUNT_WORD = r"(?:a/c|\b(?:ac|acc|acct|account|card|ending)\b)"
-_CONNECTOR = r"(?:\s{1,3}|[.:#(]|\b(?:no|number|ending|in|with|is)\b)"
+# An account/card word, then a few connectors ("no.", "ending in", "number", "#", ":", "(", "last 4 digits"), then
+# the mask.
+_ACCOUNT_WORD = r"(?:a/c|\b(?:ac|acc|acct|acnt|accnt|account|card|ending)\b)"
+_CONNECTOR = r"(?:\s{1,3}|[.:#(-]|\b(?:no|number|ending|in|with|is)\b|\blast\s(?:4|four)\sdigits\b)"
 # A mask: an optional letter prefix ("CK0000"), then digits and X/x/*/#/./- in any order ("XXXXXXXX00341234",
-# "074-260***-006", "123xxxx7655", "...5494", "201***123456"), and space-separated groups ("XXXX XXXX 1234").
-_MASK = r"(?P<mask>(?:[a-z]{1,3}(?=[0-9]))?[x*#•.0-9-]{3,30}(?:\s[x*•0-9]{3,4}(?![a-z0-9])){0,3})"
+# "074-260***-006", "123xxxx7655", "...5494", "…5494", "201***123456"), and space-separated groups ("XXXX XXXX 1234").
+_MASK = r"(?P<mask>(?:[a-z]{1,3}(?=[0-9]))?[x*#•….0-9-]{3,30}(?:\s[x*•0-9]{3,4}(?![a-z0-9])){0,3})"
 _ACCOUNT = re.compile(_ACCOUNT_WORD + _CONNECTOR + "{0,6}" + _MASK)
 # A card linked to an account: the money left the account ("debit card XXX1234 linked to acc. XXX810001").
 _LINKED = re.compile(
     r"\blinked\s{1,3}(?:to|with)\s{1,3}(?:your\s{1,3})?(?:a/c|\b(?:acc|acct|account)\b)" + _CONNECTOR + "{0,4}" + _MASK
 )
-# A mask with no account word before it: "**1234 had a transaction", "Sent Rs.51 from XXXXXX9722".
-_BARE_MASK = re.compile(r"(?<![\w*•])(?P<mask>[0-9]{0,6}[x*•]{2,14}[0-9]{3,8})(?![0-9a-z])")
+# A mask with no account word before it: "**1234 had a transaction", "Sent Rs.51 from XXXXXX9722", "CHK ...1234".
+_BARE_MASK = re.compile(r"(?<![\w*•.])(?P<mask>[0-9]{0,6}(?:[x*•]{2,14}|\.{3}|…)[0-9]{3,8})(?![0-9a-z])")
 
 
 def _mask(raw: str) -> str | None:
@@ -271,13 +310,29 @@ def _mask(raw: str) -> str | None:
     return "XX" + digits[-4:]
 
 
-def _account(low: str) -> str | None:
-    for pattern in (_LINKED, _ACCOUNT, _BARE_MASK):
-        for m in pattern.finditer(low):
-            mask = _mask(m["mask"])
-            if mask:
+# The other side's account, right before its account word: "to A/c XX5678" in a debit, "from A/c XX9999" in a
+# credit ("IMPS to A/c XX5678 from A/c XX1234", "received from account XX4321 in your A/c XX1234").
+_OTHER_SIDE = {
+    "debit": re.compile(r"\b(?:to|beneficiary|payee|credited\s{1,3}to)\s{1,3}(?:the\s{1,3})?(?:[a-z]{1,12}\s{1,3})?$"),
+    "credit": re.compile(r"\b(?:from|by|sender|remitter)\s{1,3}(?!your\b)(?:[a-z]{1,12}\s{1,3})?$"),
+}
+
+
+def _account(low: str, direction: str) -> str | None:
+    """This SMS's own account or card: after a card-to-account link, else the first account/card mask that is not
+    the other side's, else the first one, else a bare mask."""
+    linked = next((mask for m in _LINKED.finditer(low) if (mask := _mask(m["mask"]))), None)
+    if linked:
+        return linked
+    other = _OTHER_SIDE[direction]
+    first = None
+    for m in _ACCOUNT.finditer(low):
+        mask = _mask(m["mask"])
+        if mask:
+            if not other.search(low, max(0, m.start() - 24), m.start()):
                 return mask
-    return None
+            first = first or mask
+    return first or next((mask for m in _BARE_MASK.finditer(low) if (mask := _mask(m["mask"]))), None)
 
 
 # --- reference, counterparty, time, channel (original case) ------------------------------------------------------
@@ -346,17 +401,29 @@ class _Found:
     strong: bool
 
 
+class _Amounts:
+    """Amounts sorted by position (they do not overlap), to find the ones next to a cue in O(log n)."""
+
+    def __init__(self, money: list[_Money]) -> None:
+        self.money, self.starts, self.ends = money, [x.start for x in money], [x.end for x in money]
+
+    def around(self, start: int, end: int) -> list[_Money]:
+        """The amount ending last at or before ``start`` and the first one starting at or after ``end``."""
+        i, j = bisect_left(self.ends, start + 1), bisect_left(self.starts, end)
+        return ([self.money[i - 1]] if i > 0 else []) + ([self.money[j]] if j < len(self.money) else [])
+
+
 def _cues(low: str, money: list[_Money]) -> list[_Found]:
+    amounts = _Amounts(money)
     found: list[_Found] = []
     for cue in _CUES:
         for m in cue.pattern.finditer(low):
             strong = cue.strong
-            if cue.near_amount:  # "Sent Rs.500", "Rs. 2,000 received in"
+            if cue.near_amount:  # "Sent Rs.500", "Rs. 2,000 received in", "received payment of Rs 500"
                 strong = any(
-                    -cue.near_amount <= x.start - m.end() <= cue.near_amount
-                    or -cue.near_amount <= m.start() - x.end <= cue.near_amount
-                    for x in money
-                    if x.currency
+                    x.currency
+                    and (_FILLER.fullmatch(low, m.end(), x.start) or _FILLER.fullmatch(low, x.end, m.start()))
+                    for x in amounts.around(m.start(), m.end())
                 )
             elif cue.completes:  # "Payment of Rs 150.50 ... successful", "Transaction for $3.26 was approved"
                 strong = bool(_COMPLETED.search(low, m.end(), m.end() + 100))
@@ -371,19 +438,22 @@ def _cues(low: str, money: list[_Money]) -> list[_Found]:
 
 
 def _drcr(low: str, money: list[_Money]) -> list[_Found]:
-    tags = []
+    tags, amounts = [], _Amounts(money)
     for m in _DRCR.finditer(low):
-        if any(not x.balance and (0 <= m.start() - x.end <= 2 or 0 <= x.start - m.end() <= 3) for x in money):
+        near = amounts.around(m.start(), m.end())
+        if any(not x.balance and (0 <= m.start() - x.end <= 2 or 0 <= x.start - m.end() <= 3) for x in near):
             tags.append(_Found(m.start(), m.end(), "debit" if m[1] == "dr" else "credit", True))
     return tags
 
 
-def _blocked(low: str) -> tuple[bool, bool]:
+def _blocked(low: str, first_amount: _Money) -> tuple[bool, bool]:
     """(strongly blocked, weakly blocked)."""
     otp = any(not _OTP_FOOTER.search(low, max(0, m.start() - 40), m.start()) for m in _OTP.finditer(low))
     failed = bool(_FAILED.search(low)) and not _REFUND.search(low)
     strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS)
-    return strong, any(p.search(low) for p in _WEAK_BLOCKERS)
+    end = _SENTENCE_END.search(low, first_amount.end)
+    lead = _LEAD_BLOCKERS.search(low, 0, end.start() if end else len(low))
+    return strong, bool(lead) or any(p.search(low) for p in _WEAK_BLOCKERS)
 
 
 def _truncate(result: dict[str, Any]) -> dict[str, Any]:
@@ -414,12 +484,12 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
     low = text.translate(_LOWER)
     money = _money(low)
     cues = _cues(low, money)
-    money = _balances(low, money, [f.start for f in cues])
+    money = _balances(low, money, sorted(f.start for f in cues))
     cues = sorted(cues + _drcr(low, money), key=lambda f: f.start)
     amounts = [m for m in money if not m.balance]
     strong = [f for f in cues if f.strong]
     weak = [f for f in cues if not f.strong]
-    strong_block, weak_block = _blocked(low) if amounts and cues else (False, False)
+    strong_block, weak_block = _blocked(low, amounts[0]) if amounts and cues else (False, False)
     if not amounts or strong_block or not (strong or (weak and not weak_block)):
         result["confidence"] = 0.85 if amounts else 0.95
         return result
@@ -434,7 +504,7 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
         currency=currency,
         balance=next((m.value for m in money if m.balance and m.start > chosen.start), None),
         confidence=0.9 if strong else 0.75,
-        account_mask=_account(low),
+        account_mask=_account(low, cue.direction),
     )
     ref = _REF.search(text)
     if ref:
