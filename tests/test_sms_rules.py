@@ -235,6 +235,82 @@ def test_the_earliest_cue_decides_the_direction_for_this_account() -> None:
     is_txn("A/C *XX4040 credited by Rs 75.00 from asha@upi. Debit card services available.", 75.0, "INR", "credit")
 
 
+def test_the_other_sides_account_is_skipped() -> None:
+    """ "to A/c XX9999" in a debit and "from A/c XX9999" in a credit name the counterparty's account."""
+    is_txn("IMPS of Rs 350 to A/c XX9999 from A/c XX4821 successful.", 350.0, "INR", "debit", "XX4821")
+    is_txn("Rs 350 received from A/c XX9999 in your A/c XX4821 via IMPS.", 350.0, "INR", "credit", "XX4821")
+
+
+@pytest.mark.parametrize(
+    ("body", "amount", "currency", "direction", "account"),
+    [
+        ("QWE12RTY Confirmed. Ksh350.00 sent to RAMESH 0712345678 on 12/2/25.", 350.0, "KES", "debit", None),
+        ("A$35.00 spent at BOOK NOOK on card ending 4821.", 35.0, "AUD", "debit", "XX4821"),
+        ("Purchase\nAmount: SAR 35.00\nCard: *4821\nAt: BOOK NOOK", 35.0, "SAR", "debit", "XX4821"),
+        ("Recharge of Rs 199 for 98XXXXXX10 successful. Txn ID 12345678.", 199.0, "INR", "debit", None),
+        ("NEFT of Rs 5,000 to RAMESH from a/c XX4821 processed.", 5000.0, "INR", "debit", "XX4821"),
+        ("Txn of INR 350.00 done using Credit Card XX4821 at BOOK NOOK.", 350.0, "INR", "debit", "XX4821"),
+        ("A charge of $35.00 at BOOK NOOK was authorized on card ending 4821.", 35.0, "USD", "debit", "XX4821"),
+        ("You made a spend of AED 35.00 on card ending 4821 at BOOK NOOK.", 35.0, "AED", "debit", "XX4821"),
+        ("Annual fee of Rs 500 levied on your card ending 4821.", 500.0, "INR", "debit", "XX4821"),
+        ("You withdrew $40.00 at ATM 1234 from account x4821.", 40.0, "USD", "debit", "XX4821"),
+        ("£35.00 has been taken from your account ending 4821 by BOOK NOOK.", 35.0, "GBP", "debit", "XX4821"),
+        ("Your card with last 4 digits 4821 was charged INR 350.00 at BOOK NOOK.", 350.0, "INR", "debit", "XX4821"),
+        ("Rs.350.00 debited from acct ending \u20264821 at BOOK NOOK.", 350.0, "INR", "debit", "XX4821"),
+        ("Rs.350.00 debited from Acnt No-XX4821 at BOOK NOOK.", 350.0, "INR", "debit", "XX4821"),
+        ("$35.00 debit card purchase posted to CHK ...4821 at BOOK NOOK.", 35.0, "USD", "debit", "XX4821"),
+        ("Your direct deposit of $1,500.00 has posted to account ending in 4821.", 1500.0, "USD", "credit", "XX4821"),
+        ("Incoming transfer of AED 900.00 to account XXXX4821 completed.", 900.0, "AED", "credit", "XX4821"),
+        (
+            "Dear UPI user A/C X4821 debited by 120.0 on date 12Feb25 trf to RAMESH Refno 5023.",
+            120.0,
+            "INR",
+            "debit",
+            "XX4821",
+        ),
+        (
+            "Your A/c X4821-credited by Rs.2500 on 12Feb25 transfer from ANITA Ref No 5023.",
+            2500.0,
+            "INR",
+            "credit",
+            "XX4821",
+        ),
+        (
+            "An amount of INR 350.00 has been DEBITED to your account XXX821 on 12/02/2025. Total Avail.bal INR 10.00",
+            350.0,
+            "INR",
+            "debit",
+            "XX821",
+        ),
+    ],
+)
+def test_more_notations_cues_and_masks(
+    body: str, amount: float, currency: str, direction: str, account: str | None
+) -> None:
+    """Local currency symbols (KSh, A$), line-per-field alerts, recharge/NEFT/IMPS nouns, "done"/"authorized"/
+    "posted" completions, "made a spend", "levied", "withdrew", "taken from", "last 4 digits", "\u2026", "Acnt
+    No-", a bare "...4821", deposits and incoming transfers, "debited by 120.0" with no marker."""
+    is_txn(body, amount, currency, direction, account)
+
+
+def test_footers_that_mention_requests_offers_or_registered_mobiles_do_not_block_an_alert() -> None:
+    """Offers, rewards and "request" lines after the sentence with the amount are footers, not the message."""
+    is_txn(
+        "Txn of Rs 80.00 on card XX4821 at TEA HUT. Earn rewards on every spend! To request a statement call 1800.",
+        80.0,
+        "INR",
+        "debit",
+    )
+    is_txn(
+        "Purchase of Rs 80.00 at TEA HUT on card XX4821. If not you, SMS from your registered mobile.",
+        80.0,
+        "INR",
+        "debit",
+    )
+    not_txn("Earn 5% rewards on every purchase above Rs 80.00 at TEA HUT.")
+    not_txn("Your biller TEA HUT for Rs 80.00 is registered successfully.")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

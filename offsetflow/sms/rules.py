@@ -265,9 +265,8 @@ _FAILED = re.compile(
 )
 _REFUND = re.compile(r"\b(?:refund|refunded|reversal|reversed)\b")
 _WEAK_BLOCKERS = [
-    # Bills, statements and reminders quote the amount to pay: "is due on", "overdue", "statement generated".
-    # Not "due to" (a reason).
-    re.compile(r"\b(?:due(?!\s{1,3}to\b)|overdue|statement|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b"),
+    # Bills and reminders quote the amount to pay: "is due on", "overdue", "Reminder:". Not "due to" (a reason).
+    re.compile(r"\b(?:due(?!\s{1,3}to\b)|overdue|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b"),
     # Mandates and standing instructions set up, received or revoked: "NACH Mandate ... received for processing",
     # "biller registered successfully". Not "your registered mobile" in a footer.
     re.compile(
@@ -276,10 +275,11 @@ _WEAK_BLOCKERS = [
     ),
 ]
 # Promotions quote amounts too ("offer", "cashback", "reward", "voucher", "% off", "eligible", "win"), and so do
-# requests ("your request", "request for Rs 500"); but banks also append offers and how-to-request lines to real
-# alerts. These block only up to the end of the sentence that holds the first amount: a footer after it does not.
+# requests ("your request", "request for Rs 500") and statements; but banks also append offers, how-to-request and
+# view-your-statement lines to real alerts. These block only up to the end of the sentence that holds the first
+# amount: a footer after it does not.
 _LEAD_BLOCKERS = re.compile(
-    r"\b(?:offers?|cashback|rewards?|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
+    r"\bstatement\b|\b(?:offers?|cashback|rewards?|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
     r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b|\b(?:your|a|new|pending)\s{1,3}request\b|"
     r"\brequest\s{1,3}(?:of|for|from)\b"
 )
