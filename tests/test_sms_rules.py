@@ -7,6 +7,7 @@ Fast and offline: no broker, no LLM. The last test holds the accuracy floor on t
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from offsetflow.sms.result import validate
+from offsetflow.sms.prompt import FEW_SHOT
+from offsetflow.sms.result import PROMPT_VERSION, RESULT_SCHEMA, validate
 from offsetflow.sms.rules import _truncate, extract
 
 REPO = Path(__file__).resolve().parents[1]
@@ -409,6 +411,38 @@ def test_long_fields_are_truncated_to_the_schema() -> None:
 
 def test_absurd_digit_runs_are_not_amounts() -> None:
     assert read("Rs." + "9" * 40 + " debited from A/c XX1234")["amount"] != float("9" * 40)
+
+
+# --- the LLM prompt's few-shot block -----------------------------------------------------------------------------
+
+
+def test_the_few_shot_block_is_a_request_and_an_answer_that_validates() -> None:
+    """User: a JSON array of {sms_id, sender, body}; assistant: {"results": [...]}, one valid result per SMS."""
+    user, assistant = FEW_SHOT
+    assert (user["role"], assistant["role"]) == ("user", "assistant")
+    sms = json.loads(user["content"])
+    assert all(set(one) == {"sms_id", "sender", "body"} for one in sms)
+    results = json.loads(assistant["content"])["results"]
+    assert [r["sms_id"] for r in results] == [one["sms_id"] for one in sms]
+    for one, result in zip(sms, results, strict=True):
+        validate(result, one["sms_id"])
+    assert {r["is_transaction"] for r in results} == {True, False}
+
+
+def test_the_few_shot_answers_agree_with_the_rules_on_the_core_fields() -> None:
+    """The prompt and the rules teach the same reading of an SMS."""
+    sms = json.loads(FEW_SHOT[0]["content"])
+    for one, want in zip(sms, json.loads(FEW_SHOT[1]["content"])["results"], strict=True):
+        got = extract(one["sms_id"], one["body"])
+        core = ("is_transaction", "amount", "currency", "direction", "account_mask")
+        assert {k: got[k] for k in core} == {k: want[k] for k in core}, one["body"]
+
+
+def test_schema_descriptions_are_ignored_by_validation() -> None:
+    """Descriptions guide the model; validate checks only the rules it knows."""
+    assert all("description" in rule for rule in RESULT_SCHEMA["properties"].values())
+    assert PROMPT_VERSION != "sms-extract-v1"  # the prompt and few-shot changed: stored v1 answers are not reused
+    validate(read("Rs.5 debited from A/c XX1234"), "t-1")
 
 
 # --- the floor on real-format SMS ------------------------------------------------------------------------------

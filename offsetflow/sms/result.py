@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-PROMPT_VERSION = "sms-extract-v1"
+PROMPT_VERSION = "sms-extract-v2"
 
 CHANNELS = ["upi", "card", "neft", "imps", "rtgs", "atm", "emi", "netbanking", "cheque", "other"]
 CATEGORIES = ["shopping", "food", "transfer", "salary", "refund", "loan", "cash", "bills", "travel", "other"]
@@ -30,19 +30,76 @@ RESULT_SCHEMA: dict[str, Any] = {
         "confidence",
     ],
     "properties": {
-        "sms_id": {"type": "string"},
-        "is_transaction": {"type": "boolean"},
-        "amount": {"type": ["number", "null"], "minimum": 0},
-        "currency": {"type": ["string", "null"], "pattern": "^[A-Z]{3}$"},
-        "direction": {"type": ["string", "null"], "enum": ["debit", "credit", None]},
-        "account_mask": {"type": ["string", "null"], "maxLength": 32},
-        "counterparty": {"type": ["string", "null"], "maxLength": 200},
-        "transaction_time": {"type": ["string", "null"], "maxLength": 40},
-        "balance": {"type": ["number", "null"]},
-        "reference": {"type": ["string", "null"], "maxLength": 64},
-        "channel": {"type": ["string", "null"], "enum": [*CHANNELS, None]},
-        "category": {"type": ["string", "null"], "enum": [*CATEGORIES, None]},
-        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "sms_id": {
+            "type": "string",
+            "description": "The sms_id of the input SMS this result describes.",
+        },
+        "is_transaction": {
+            "type": "boolean",
+            "description": (
+                "True only if money actually moved (a debit or credit already happened); false for OTPs, "
+                "future/intended debits, mandates, collect/payment requests, declined or failed attempts, "
+                "statements, due reminders, balance alerts and promotions."
+            ),
+        },
+        "amount": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "description": (
+                "The amount that moved, a plain number (no separators or currency); never a balance, limit or "
+                "amount due."
+            ),
+        },
+        "currency": {
+            "type": ["string", "null"],
+            "pattern": "^[A-Z]{3}$",
+            "description": "ISO 4217 code of the amount (Rs/INR/₹ -> INR, $ -> USD, € -> EUR).",
+        },
+        "direction": {
+            "type": ["string", "null"],
+            "enum": ["debit", "credit", None],
+            "description": "debit if money left the user's account or a card was charged, credit if it arrived.",
+        },
+        "account_mask": {
+            "type": ["string", "null"],
+            "maxLength": 32,
+            "description": "The user's own account or card as XX plus its last four digits, e.g. XX1234.",
+        },
+        "counterparty": {
+            "type": ["string", "null"],
+            "maxLength": 200,
+            "description": "The merchant or person on the other side, as written in the SMS.",
+        },
+        "transaction_time": {
+            "type": ["string", "null"],
+            "maxLength": 40,
+            "description": "When it happened, ISO 8601 date or date-time, if stated.",
+        },
+        "balance": {
+            "type": ["number", "null"],
+            "description": "Available balance after the transaction, if stated.",
+        },
+        "reference": {
+            "type": ["string", "null"],
+            "maxLength": 64,
+            "description": "UPI/IMPS/NEFT reference, RRN or UTR, if stated.",
+        },
+        "channel": {
+            "type": ["string", "null"],
+            "enum": [*CHANNELS, None],
+            "description": "How the money moved.",
+        },
+        "category": {
+            "type": ["string", "null"],
+            "enum": [*CATEGORIES, None],
+            "description": "What the money was for.",
+        },
+        "confidence": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "How sure the extraction is, 0 to 1.",
+        },
     },
 }
 

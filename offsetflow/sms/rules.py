@@ -512,7 +512,7 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
     for pattern in _COUNTERPARTY:
         found = pattern.search(text)
         if found:
-            name = found.group(1).strip()
+            name = found.group(1).strip().rstrip(".")
             result["counterparty"] = f"XX{name}" if name.isdigit() else name
             break
     for pattern, fmt in _DATES:
