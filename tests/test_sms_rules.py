@@ -313,6 +313,26 @@ def test_footers_that_mention_requests_offers_or_registered_mobiles_do_not_block
     not_txn("Your biller TEA HUT for Rs 80.00 is registered successfully.")
 
 
+@pytest.mark.parametrize(
+    ("body", "direction"),
+    [
+        ("ATM withdrawl of Rs 600.00 from A/c XX2468 on 03-03-25.", "debit"),
+        ("Rs 600.00 recieved in your A/c XX2468 from NISHA.", "credit"),
+        ("Rs 600.00 transfered from A/c XX2468 to NISHA.", "debit"),
+        ("Rs 600.00 auto-debited from A/c XX2468 for insurance premium.", "debit"),
+        ("Rs.-600.00 debited from A/c XX2468 on 03-03-25.", "debit"),
+    ],
+)
+def test_common_misspellings_and_separators(body: str, direction: str) -> None:
+    """Bank SMS carry typos (withdrawl, recieved, transfered) and odd separators (Rs.-600)."""
+    is_txn(body, 600.0, "INR", direction, "XX2468")
+
+
+def test_a_mask_followed_by_a_year_or_an_amount_keeps_its_own_digits() -> None:
+    is_txn("Spent on Card XX2468 2025-03-03 INR 600.00 at KIOSK.", 600.0, "INR", "debit", "XX2468")
+    is_txn("Card no XXXX XXXX XXXX 2468 charged INR 600.00 at KIOSK.", 600.0, "INR", "debit", "XX2468")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 
@@ -321,6 +341,7 @@ def test_footers_that_mention_requests_offers_or_registered_mobiles_do_not_block
     [
         "482910 is your OTP for txn of Rs.1,200.00 at TOY STORE on card XX7788. Do not share.",  # OTPs
         "Your verification code for a payment of $40.00 is 552211.",
+        "Do not share this. OTP 552211 for payment of Rs.1,200.00 at TOY STORE on card XX7788.",
         "Rs.1,200.00 will be debited from A/c XX7788 on 09-09-25 towards LOAN EMI.",  # future
         "INR 1,200.00 is to be credited to your A/c XX7788 after verification.",
         "AutoPay: Rs 1,200.00 scheduled for 09-09-25 from A/c XX7788.",
@@ -353,6 +374,8 @@ def test_money_that_did_not_move_is_not_a_transaction(body: str) -> None:
         ("Rs.500.00 debited from A/c XX1100. Do not disclose your OTP to anyone.", "debit"),
         ("Rs.500.00 spent on card XX1100 at MART. Get 5% cashback on your next bill payment!", "debit"),
         ("Refund of Rs.500.00 for your failed UPI transaction has been credited to A/c XX1100.", "credit"),
+        ("Rs.500.00 debited from A/c XX1100 for ECS. If a txn failed, call 1800 123 456.", "debit"),
+        ("Rs.500.00 credited to A/c XX1100. Bank never asks for OTP. Never give OTP to anyone.", "credit"),
         ("Rs.500.00 debited from A/c XX1100 for AutoPay mandate SUBSCRIPTION.", "debit"),
         ("Rs.500.00 credited to your A/c XX1100 as cashback. Enjoy more offers in the app.", "credit"),
     ],

@@ -77,9 +77,9 @@ _NUM = (
     r"|(?:[0-9]{1,3}(?:,[0-9]{2}){0,4},[0-9]{3}(?:,[0-9]{3}){0,4}|[0-9]{1,13})(?:\.[0-9]{1,3})?"
     r"|\.[0-9]{1,2})(?![0-9])"
 )
-# Marker first: "Rs.500", "Rs:151.00", "INR.1,000.00", "Rs. INR 2.07" (two markers), "USD50.25", "($15.00)".
+# Marker first: "Rs.500", "Rs:151.00", "Rs.-500", "INR.1,000.00", "Rs. INR 2.07" (two markers), "USD50.25", "($15.00)".
 _MONEY_BEFORE = re.compile(
-    rf"(?<![a-z0-9])(?P<cur>{_SYMBOL}|{_ISO})(?![a-z])[.:]?\s{{0,2}}(?:(?:rs|inr)[.:]?\s{{0,2}})?"
+    rf"(?<![a-z0-9])(?P<cur>{_SYMBOL}|{_ISO})(?![a-z])[.:-]{{0,2}}\s{{0,2}}(?:(?:rs|inr)[.:]?\s{{0,2}})?"
     rf"(?P<num>{_NUM})"
 )
 # Marker after: "500.00 INR", "1,000 rupees", "25.50€".
@@ -172,16 +172,22 @@ _TO_YOUR = r"\s{1,3}(?:to|in|into)\s{1,3}(?:your|ur)\b"
 _CUES: list[_Cue] = [
     # Past-tense verbs of money leaving an account: "debited", "deducted", "withdrawn", "You withdrew", "spent",
     # "charged", "levied" (a fee taken; "will be levied" is blocked as future), "taken from your account".
-    _cue(r"\b(?:debited|deducted|withdrawn|withdrew|spent|charged|levied)\b|\btaken\s{1,3}from\b", "debit", True),
+    _cue(
+        r"\b(?:debited|auto-?debited|autodebited|deducted|withdrawn|withdrew|spent|charged|levied)\b|"
+        r"\btaken\s{1,3}from\b",
+        "debit",
+        True,
+    ),
     # "paid" is done; but "ignore if (already) paid" is a reminder's footer, and "paid to your" is money in.
     _cue(r"(?<!if )(?<!already )\bpaid\b(?!" + _TO_YOUR + ")", "debit", True),
-    # A withdrawal noun or its abbreviations: "ATM withdrawal: $25.00", "ACH withdrawal", "CASH WDL", "ATM W/D".
-    _cue(r"\b(?:withdrawal|wdl|w/d)\b", "debit", True),
+    # A withdrawal noun, its abbreviations and common misspelling: "ATM withdrawal: $25.00", "ACH withdrawal",
+    # "CASH WDL", "ATM W/D", "withdrawl".
+    _cue(r"\b(?:withdrawal|withdrawl|wdl|w/d)\b", "debit", True),
     # "debit" heading an amount or an alert: "UPI debit:Rs.599", "DEBIT with amount", "has a debit by transfer
     # of", "Debit Alert!". Not "debit card", which names the instrument.
     _cue(r"\bdebit(?=\s{0,2}(?:[:!-]|(?:of|with|by|for|alert|rs|inr)\b))", "debit", True),
-    # Moved out by transfer: "Rs.29 transferred from A/c ...5494", "transferred to John" (not "to your").
-    _cue(r"\btransferred\b(?!" + _TO_YOUR + ")", "debit", True),
+    # Moved out by transfer: "Rs.29 transferred from A/c ...5494", "transfered to John" (not "to your").
+    _cue(r"\btransferr?ed\b(?!" + _TO_YOUR + ")", "debit", True),
     # A card used at a merchant: "card XX1234 used at AMAZON", "was used for USD50.25", "Thank you for using
     # HSBC Debit Card ...".
     _cue(r"\bused\s{1,3}(?:at|for|on)\b|\bthank\s{1,3}you\s{1,3}for\s{1,3}using\b", "debit", True),
@@ -205,7 +211,7 @@ _CUES: list[_Cue] = [
     # "Sent Rs.500 from A/c" / "Received Rs.250 in your A/c": strong next to an amount; alone ("OTP sent",
     # "request received for processing") they say little.
     _cue(r"\bsent\b", "debit", False, near_amount=True),
-    _cue(r"\breceived\b", "credit", False, near_amount=True),
+    _cue(r"\b(?:received|recieved)\b", "credit", False, near_amount=True),
     # Nouns of a card or account being used: "had a transaction of ($15.00)", "Txn Rs.500 On Card 1234",
     # "A Trx using Card", "Payment of Rs X ... successful", "Purchase of USD 75", "Pending charge for $43.92",
     # "POS txn", "Outward transfer of AED 500", "Recharge of Rs 199 successful", "IMPS of Rs 500 to JOHN".
@@ -224,11 +230,11 @@ _FILLER = re.compile(
     r"[\s:!.-]{0,3}(?:(?:has|have|is|was|been|a|an|the|payment|money|amount|amt|of)[\s:!.-]{1,3}){0,4}"
 )
 # Completion: the noun's transaction went through ("successful", "approved", "processed", "posted", "done",
-# "authorized"); not a
+# "made", "authorized"); not a
 # mandate or card set-up that was "successfully registered/activated".
 _COMPLETED = re.compile(
     r"\bsuccess(?:ful(?:ly)?)?\b(?!\s{1,3}(?:registered|activated|created|set|linked|added|updated|enabled|"
-    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|authori[sz]ed)\b"
+    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed)\b"
 )
 # Dr/Cr tags bound to an amount: "Rs.80.00 Dr. from A/c", "Dr INR 29,000.00", "Rs.500.00 Cr. to". A tag after
 # a balance ("Bal Rs.27000.00 CR") or before a word ("Avl Cr. Limit") is not bound to the transaction's amount.
@@ -239,7 +245,13 @@ _DRCR = re.compile(r"(?<![a-z])(dr|cr)\.?(?![a-z])")
 # One-time passwords and codes: "123456 is your OTP", "Your verification code is". Not a footer telling you never
 # to share one ("Never share OTP/PIN"): a mention right after share/disclose/reveal/tell is skipped.
 _OTP = re.compile(r"\b(?:otp|one[- ]time\s(?:password|pin|code)|verification\scode|activation\s(?:key|code))\b")
-_OTP_FOOTER = re.compile(r"\b(?:share|disclose|reveal|tell)\b[^.]{0,24}$")
+_OTP_FOOTER = re.compile(
+    r"\b(?:share|sharing|disclose|reveal|tell|give|provide|send|asks?|asked|never|not|don't|dont)\b[^.]{0,24}$"
+)
+# ... but a code right there is an OTP message whatever precedes it: "OTP is 482910", "482910 is your OTP".
+_OTP_CODE = re.compile(
+    r"\botp\W{0,3}(?:is\W{1,3}|:\W{0,2})?[0-9]{4,8}\b|\b[0-9]{4,8}\W{1,3}is\s{1,3}(?:your|the)\s{1,3}otp\b"
+)
 _STRONG_BLOCKERS = [
     # Future or intended movement: "will be debited", "to be credited", "shall be charged", "will debit".
     re.compile(
@@ -292,8 +304,12 @@ _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 _ACCOUNT_WORD = r"(?:a/c|\b(?:ac|acc|acct|acnt|accnt|account|card|ending)\b)"
 _CONNECTOR = r"(?:\s{1,3}|[.:#(-]|\b(?:no|number|ending|in|with|is)\b|\blast\s(?:4|four)\sdigits\b)"
 # A mask: an optional letter prefix ("CK0000"), then digits and X/x/*/#/./- in any order ("XXXXXXXX00341234",
-# "074-260***-006", "123xxxx7655", "...5494", "…5494", "201***123456"), and space-separated groups ("XXXX XXXX 1234").
-_MASK = r"(?P<mask>(?:[a-z]{1,3}(?=[0-9]))?[x*#•….0-9-]{3,30}(?:\s[x*•0-9]{3,4}(?![a-z0-9])){0,3})"
+# "074-260***-006", "123xxxx7655", "...5494", "…5494", "201***123456"); or space-separated groups of mask
+# characters before the digits ("XXXX XXXX XXXX 1234"; not "XX1234 2025", a mask and a year).
+_MASK = (
+    r"(?P<mask>(?:[x*•]{2,4}\s){1,3}[x*•]{0,4}[0-9]{3,4}(?![0-9a-z])"
+    r"|(?:[a-z]{1,3}(?=[0-9]))?[x*#•….0-9-]{3,30})"
+)
 _ACCOUNT = re.compile(_ACCOUNT_WORD + _CONNECTOR + "{0,6}" + _MASK)
 # A card linked to an account: the money left the account ("debit card XXX1234 linked to acc. XXX810001").
 _LINKED = re.compile(
@@ -448,11 +464,15 @@ def _drcr(low: str, money: list[_Money]) -> list[_Found]:
 
 def _blocked(low: str, first_amount: _Money) -> tuple[bool, bool]:
     """(strongly blocked, weakly blocked)."""
-    otp = any(not _OTP_FOOTER.search(low, max(0, m.start() - 40), m.start()) for m in _OTP.finditer(low))
-    failed = bool(_FAILED.search(low)) and not _REFUND.search(low)
-    strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS)
+    otp = bool(_OTP_CODE.search(low)) or any(
+        not _OTP_FOOTER.search(low, max(0, m.start() - 40), m.start()) for m in _OTP.finditer(low)
+    )
     end = _SENTENCE_END.search(low, first_amount.end)
-    lead = _LEAD_BLOCKERS.search(low, 0, end.start() if end else len(low))
+    lead_end = end.start() if end else len(low)
+    # A failure counts up to the sentence with the amount: "If txn failed, call us" in a footer does not.
+    failed = bool(_FAILED.search(low, 0, lead_end)) and not _REFUND.search(low)
+    strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS)
+    lead = _LEAD_BLOCKERS.search(low, 0, lead_end)
     return strong, bool(lead) or any(p.search(low) for p in _WEAK_BLOCKERS)
 
 
