@@ -333,6 +333,30 @@ def test_a_mask_followed_by_a_year_or_an_amount_keeps_its_own_digits() -> None:
     is_txn("Card no XXXX XXXX XXXX 2468 charged INR 600.00 at KIOSK.", 600.0, "INR", "debit", "XX2468")
 
 
+@pytest.mark.parametrize(
+    ("body", "amount", "currency"),
+    [
+        ("Dear Customer, your Account 1*********4821 has been debited with ETB 500.00 on 12-Feb-2025.", 500.0, "ETB"),
+        ("You have transferred 500.00 Birr to SAMUEL from account ****4821.", 500.0, "ETB"),
+        ("Tk 500.00 debited from A/C ***4821 at POS.", 500.0, "BDT"),
+        ("₺500,00 harcama: card ending 4821 spent at KITAPCI.", 500.0, "TRY"),
+        ("PLN 500.00 paid with card ending 4821 at KSIEGARNIA.", 500.0, "PLN"),
+    ],
+)
+def test_other_common_currencies(body: str, amount: float, currency: str) -> None:
+    """ISO codes (ETB, PLN, ...), local words (Birr, Tk) and symbols (₺, ৳, ₩, R$) before or after the number."""
+    got = read(body)
+    assert got["is_transaction"] and (got["amount"], got["currency"]) == (amount, currency), (body, got)
+    assert got["account_mask"] == "XX4821"
+
+
+def test_spanish_and_portuguese_alerts() -> None:
+    """Compra/pago/transferencia/saque with aprobada/aprovada/realizada are spends; recibiste/recebeu credits."""
+    is_txn("Compra aprovada no seu cartão final 4821 de R$ 1.234,56 em LIVRARIA.", 1234.56, "BRL", "debit", "XX4821")
+    is_txn("Transferencia realizada por USD 75.00 desde tu cuenta *4821.", 75.0, "USD", "debit", "XX4821")
+    is_txn("Recibiste USD 75.00 de MARTA en tu cuenta *4821.", 75.0, "USD", "credit", "XX4821")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

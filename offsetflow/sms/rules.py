@@ -63,12 +63,26 @@ _CURRENCY = {
     "₦": "NGN",
     "₱": "PHP",
     "¥": "JPY",
+    "r$": "BRL",
+    "mx$": "MXN",
+    "฿": "THB",
+    "₺": "TRY",
+    "₽": "RUB",
+    "₩": "KRW",
+    "₪": "ILS",
+    "৳": "BDT",
+    "tk": "BDT",
+    "birr": "ETB",
+    "taka": "BDT",
 }
 # ISO codes banks write before or after amounts (Indian, US, European, Gulf, Egyptian, South-Asian spends).
-_ISO = "inr|usd|eur|gbp|aed|sar|qar|kwd|omr|bhd|egp|sgd|aud|cad|nzd|hkd|jpy|chf|npr|lkr|bdt|pkr|myr|zar|cny|thb|"
-_ISO += "kes|ngn|php"
-# Symbols and local abbreviations: "$", "₹", "€", "£", "A$", "C$", "S$", "HK$", "KSh", "₦", "₱", "¥".
-_SYMBOL = r"us\$|a\$|au\$|c\$|ca\$|s\$|hk\$|nz\$|\$|₹|€|£|₦|₱|¥|rs|ksh"
+# ISO codes are read only where a number follows (or precedes) them; codes that are also English words (TRY, ALL,
+# MAD, TOP) are left out.
+_ISO = "inr|usd|eur|gbp|aed|sar|qar|kwd|omr|bhd|jod|egp|sgd|aud|cad|nzd|hkd|jpy|cny|chf|sek|nok|dkk|pln|czk|huf|"
+_ISO += "npr|lkr|bdt|pkr|myr|idr|vnd|zar|thb|krw|rub|uah|ils|brl|mxn|cop|ars|clp|pen|kes|ngn|ghs|etb|tzs|ugx|php"
+# Symbols and local abbreviations: "$", "₹", "€", "£", "A$", "C$", "S$", "HK$", "R$", "MX$", "KSh", "Tk", "₦",
+# "₱", "¥", "฿", "₺", "₽", "₩", "₪", "৳".
+_SYMBOL = r"us\$|a\$|au\$|c\$|ca\$|s\$|hk\$|nz\$|r\$|mx\$|\$|₹|€|£|₦|₱|¥|฿|₺|₽|₩|₪|৳|rs|ksh|tk"
 # A number: European 1.234,56; Western 1,234,567.00 or Indian 12,34,567.00 grouping; plain digits; up to three
 # decimals ("Rs. 5.000" is five rupees); a bare fraction after a marker ("EUR .93"). Never more than 15 digits:
 # a longer run is an id, not an amount (and could not be an exact, finite float).
@@ -82,8 +96,8 @@ _MONEY_BEFORE = re.compile(
     rf"(?<![a-z0-9])(?P<cur>{_SYMBOL}|{_ISO})(?![a-z])[.:-]{{0,2}}\s{{0,2}}(?:(?:rs|inr)[.:]?\s{{0,2}})?"
     rf"(?P<num>{_NUM})"
 )
-# Marker after: "500.00 INR", "1,000 rupees", "25.50€".
-_MONEY_AFTER = re.compile(rf"(?<![0-9.,])(?P<num>{_NUM})\s?(?P<cur>{_ISO}|rupees|rs\b|€|\$)(?![a-z])")
+# Marker after: "500.00 INR", "1,000 rupees", "25.50€", "300 Birr".
+_MONEY_AFTER = re.compile(rf"(?<![0-9.,])(?P<num>{_NUM})\s?(?P<cur>{_ISO}|rupees|birr|taka|rs\b|€|\$)(?![a-z])")
 # No marker, bound to a money verb: "is credited with 15000.00 on", "debited by 20.0". Not a date or a time.
 _BARE_AMOUNT = re.compile(
     r"\b(?:credited|debited|deposited|withdrawn|paid|spent|transferred)\s{1,3}(?:(?:with|by|for|of)\s{1,3})?"
@@ -224,6 +238,10 @@ _CUES: list[_Cue] = [
     ),
     # Nouns of money arriving: "Direct deposit of $1,200 posted", "Incoming transfer of AED 500".
     _cue(r"\b(?:deposit|inward|incoming)\b", "credit", False, completes=True),
+    # Spanish and Portuguese alerts (Latin American banks): "Compra aprobada por $50", "Compra aprovada ... R$ 50",
+    # "Pago exitoso", "Transferencia realizada", "Retiro en cajero", "Saque"; "Recibiste $50", "Você recebeu".
+    _cue(r"\b(?:compra|pago|pagamento|transferencia|transferência|retiro|saque)\b", "debit", False, completes=True),
+    _cue(r"\b(?:recibiste|recebeu|recebido|recebida|abono)\b", "credit", True),
 ]
 # What may stand between "sent"/"received" and its amount: auxiliaries, "payment of", punctuation.
 _FILLER = re.compile(
@@ -234,7 +252,8 @@ _FILLER = re.compile(
 # mandate or card set-up that was "successfully registered/activated".
 _COMPLETED = re.compile(
     r"\bsuccess(?:ful(?:ly)?)?\b(?!\s{1,3}(?:registered|activated|created|set|linked|added|updated|enabled|"
-    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed)\b"
+    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed)\b|"
+    r"\b(?:aprobad[ao]|aprovad[ao]|realizad[ao]|exitos[ao]|efetuad[ao])\b"
 )
 # Dr/Cr tags bound to an amount: "Rs.80.00 Dr. from A/c", "Dr INR 29,000.00", "Rs.500.00 Cr. to". A tag after
 # a balance ("Bal Rs.27000.00 CR") or before a word ("Avl Cr. Limit") is not bound to the transaction's amount.
@@ -299,9 +318,9 @@ _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 
 # --- account and card references ---------------------------------------------------------------------------------
 
-# An account/card word, then a few connectors ("no.", "ending in", "number", "#", ":", "(", "last 4 digits"), then
-# the mask.
-_ACCOUNT_WORD = r"(?:a/c|\b(?:ac|acc|acct|acnt|accnt|account|card|ending)\b)"
+# An account/card word (also tarjeta, cartão, cuenta, conta, "final 1234"), then a few connectors ("no.",
+# "ending in", "number", "#", ":", "(", "last 4 digits"), then the mask.
+_ACCOUNT_WORD = r"(?:a/c|\b(?:ac|acc|acct|acnt|accnt|account|card|ending|tarjeta|cartão|cuenta|conta|final)\b)"
 _CONNECTOR = r"(?:\s{1,3}|[.:#(-]|\b(?:no|number|ending|in|with|is)\b|\blast\s(?:4|four)\sdigits\b)"
 # A mask: an optional letter prefix ("CK0000"), then digits and X/x/*/#/./- in any order ("XXXXXXXX00341234",
 # "074-260***-006", "123xxxx7655", "...5494", "…5494", "201***123456"); or space-separated groups of mask
