@@ -357,6 +357,14 @@ def test_spanish_and_portuguese_alerts() -> None:
     is_txn("Recibiste USD 75.00 de MARTA en tu cuenta *4821.", 75.0, "USD", "credit", "XX4821")
 
 
+def test_debit_and_credit_as_field_values_and_headings() -> None:
+    """Structured alerts: "Type: Debit |", "Debit Amount:", "(Credit)"; a limit word in a heading is no balance."""
+    is_txn("Txn Type: Debit | Amount: INR 640.00 | A/c: XX3131 | At: KIOSK", 640.0, "INR", "debit", "XX3131")
+    is_txn("Credit Amount: USD 640.00 to account ending 3131 (ACH).", 640.0, "USD", "credit", "XX3131")
+    is_txn("Card Limit Alert: Rs 640.00 spent on card XX3131 at KIOSK.", 640.0, "INR", "debit", "XX3131")
+    not_txn("Your available credit: Rs 6,400.00 on card XX3131.")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

@@ -111,6 +111,14 @@ _BALANCE_WORD = re.compile(
 )
 
 
+# ... with only connecting words between it and the amount ("Avl Bal in A/c XX12 as on 01-02-26 is INR"): in
+# "Card Limit Alert: Rs 500 spent" the limit word names the alert, not the amount.
+_BALANCE_GAP = re.compile(
+    r"(?:[\s:.=(),-]|\b(?:is|of|in|your|a/c|ac|acct|account|the|as|on|now|amt|amount|avl|available|bal|balance|"
+    r"total|clear|clr|current|updated|final|net|ledger|usable|limit|lmt|credit|cr|rs|inr|[0-9x*/]{1,20})\b){0,40}"
+)
+
+
 @dataclass(frozen=True)
 class _Money:
     start: int
@@ -159,7 +167,11 @@ def _balances(low: str, money: list[_Money], cue_starts: list[int]) -> list[_Mon
         window_start, previous_end = max(0, x.start - 32, previous_end), x.end
         words = list(_BALANCE_WORD.finditer(low, window_start, x.start)) if x.currency is not None else []
         # (a bare amount is bound to its verb: never a balance)
-        balance = bool(words) and bisect_left(cue_starts, words[-1].end()) == bisect_left(cue_starts, x.start)
+        balance = (
+            bool(words)
+            and bisect_left(cue_starts, words[-1].end()) == bisect_left(cue_starts, x.start)
+            and _BALANCE_GAP.fullmatch(low, words[-1].end(), x.start) is not None
+        )
         out.append(_Money(x.start, x.end, x.value, x.currency, balance))
     return out
 
@@ -198,8 +210,10 @@ _CUES: list[_Cue] = [
     # "CASH WDL", "ATM W/D", "withdrawl".
     _cue(r"\b(?:withdrawal|withdrawl|wdl|w/d)\b", "debit", True),
     # "debit" heading an amount or an alert: "UPI debit:Rs.599", "DEBIT with amount", "has a debit by transfer
-    # of", "Debit Alert!". Not "debit card", which names the instrument.
-    _cue(r"\bdebit(?=\s{0,2}(?:[:!-]|(?:of|with|by|for|alert|rs|inr)\b))", "debit", True),
+    # of", "Debit Alert!", "Debit Amount:", a field value "Type: Debit |". Not "debit card", the instrument.
+    _cue(
+        r"\bdebit(?=\s{0,2}(?:[:!|)\n-]|$|(?:of|with|by|for|alert|amount|amt|transaction|txn|rs|inr)\b))", "debit", True
+    ),
     # Moved out by transfer: "Rs.29 transferred from A/c ...5494", "transfered to John" (not "to your").
     _cue(r"\btransferr?ed\b(?!" + _TO_YOUR + ")", "debit", True),
     # A card used at a merchant: "card XX1234 used at AMAZON", "was used for USD50.25", "Thank you for using
@@ -213,8 +227,13 @@ _CUES: list[_Cue] = [
     # are money coming back even when the SMS also mentions the failed or declined original.
     _cue(r"\b(?:credited|deposited|refunded|reversed|refund|reversal)\b", "credit", True),
     # "credit" heading an amount or an alert: "NEFT credit of INR", "CREDIT with amount", "UPI Credit:INR",
-    # "Credit Alert!". Not "credit card"/"credit limit", which name things.
-    _cue(r"\bcredit(?=\s{0,2}(?:[:!-]|(?:of|with|by|alert|rs|inr)\b))", "credit", True),
+    # "Credit Alert!", "Type: Credit". Not "credit card"/"credit limit"/"available credit", which name things.
+    _cue(
+        r"(?<!available )(?<!avl )\bcredit"
+        r"(?=\s{0,2}(?:[:!|)\n-]|$|(?:of|with|by|alert|amount|amt|transaction|txn|rs|inr)\b))",
+        "credit",
+        True,
+    ),
     # Money into your account or wallet, or someone paid you: "Cashback of Rs.50 has been sent to your A/c",
     # "Rs 500 added to your wallet", "John paid you $20".
     _cue(
