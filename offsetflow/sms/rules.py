@@ -11,14 +11,17 @@ An SMS is read as a few kinds of phrase rather than as one template per bank:
   ones (the nouns transaction, payment, purchase; "sent"/"received" away from an amount), a weak one made strong by
   a completion word after it ("Payment of Rs 150 ... successful") or an amount next to it ("Received Rs.250");
 * blockers that say it did not move (yet): *strong* (OTPs, "will be debited", declined/failed, collect and
-  payment requests, "use code"/"T&C apply") and *weak* (due/statement reminders, mandates, promotions).
+  payment requests, "use code"/"T&C apply") and *weak* (due reminders, mandates; and, only up to the sentence
+  with the first amount so that footers do not count, promotions, requests and statements).
 
 It is a transaction when it has an amount and a strong cue and no strong blocker, or a weak cue and no blocker at
-all. The direction is the earliest such cue's; the amount is the one nearest to it.
+all. The direction is the earliest such cue's; the amount is the one nearest to it; the account is the first
+mask that is not the other party's.
 
 Every cue names the general pattern it covers; tests/test_sms_rules.py gives an example of each, in our own words.
-Patterns run on an ASCII-lowercased copy of the text (same length, so positions agree), use only bounded
-repetition and no nested quantifiers, and only the first SCAN_LIMIT characters are read: time is linear.
+Patterns run on an ASCII-lowercased copy of the text (same length, so positions agree) and use only bounded,
+unambiguous repetition (no `.*` spans, no unbounded nested quantifiers); lookups between amounts and cues are
+by bisection; only the first SCAN_LIMIT characters are read. Time is linear in the SMS, and bounded for any body.
 """
 
 from __future__ import annotations
@@ -109,8 +112,6 @@ _BALANCE_WORD = re.compile(
     r"bal\b|balance|\b(?:av(?:a?i)?l(?:b?l)?|avbl|available|limit|lmt|up\s?to|max(?:imum)?|outstanding|"
     r"min(?:imum)?|due|above)\b"
 )
-
-
 # ... with only connecting words between it and the amount ("Avl Bal in A/c XX12 as on 01-02-26 is INR"): in
 # "Card Limit Alert: Rs 500 spent" the limit word names the alert, not the amount.
 _BALANCE_GAP = re.compile(
@@ -267,8 +268,7 @@ _FILLER = re.compile(
     r"[\s:!.-]{0,3}(?:(?:has|have|is|was|been|a|an|the|payment|money|amount|amt|of)[\s:!.-]{1,3}){0,4}"
 )
 # Completion: the noun's transaction went through ("successful", "approved", "processed", "posted", "done",
-# "made", "authorized"); not a
-# mandate or card set-up that was "successfully registered/activated".
+# "made", "authorized"); not a mandate or card set-up that was "successfully registered/activated".
 _COMPLETED = re.compile(
     r"\bsuccess(?:ful(?:ly)?)?\b(?!\s{1,3}(?:registered|activated|created|set|linked|added|updated|enabled|"
     r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed)\b|"
