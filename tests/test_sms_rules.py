@@ -516,8 +516,9 @@ def _bench() -> ModuleType:
 def test_rules_meet_the_accuracy_floor_on_real_format_sms() -> None:
     bench = _bench()
     scores = bench.score_corpus(extract, bench.load_corpus(DEV_CORPUS), True, [])
-    for part, floor in (("tune", 0.97), ("held-out", 0.9), ("all", 0.95)):
+    # A little below the figures measured when the floor was set (README, "SMS throughput and quality").
+    for part, floor, account_floor in (("tune", 0.98, 0.97), ("held-out", 0.9, 0.75), ("all", 0.97, 0.93)):
         figures = scores[part].figures()
         assert figures["precision"] >= floor and figures["recall"] >= floor, (part, figures)
         assert figures["amount"] >= floor and figures["direction"] >= floor, (part, figures)
-        assert figures["account"] >= floor - 0.15, (part, figures)
+        assert figures["account"] >= account_floor, (part, figures)

@@ -541,6 +541,9 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
     text = _CONTROL.sub(" ", body[:SCAN_LIMIT])
     low = text.translate(_LOWER)
     money = _money(low)
+    if not money:  # no amount, no transaction: most OTPs, notices and greetings stop here
+        result["confidence"] = 0.95
+        return result
     cues = _cues(low, money)
     money = _balances(low, money, sorted(f.start for f in cues))
     cues = sorted(cues + _drcr(low, money), key=lambda f: f.start)
