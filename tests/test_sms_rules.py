@@ -365,6 +365,19 @@ def test_debit_and_credit_as_field_values_and_headings() -> None:
     not_txn("Your available credit: Rs 6,400.00 on card XX3131.")
 
 
+def test_field_labelled_amounts_swipes_purchases_and_cleared_cheques() -> None:
+    """ "Amount: 500.00" with no marker is read from its label; swiped/purchased are spends; a cleared cheque moved."""
+    is_txn("Debit Alert | A/c: XX5150 | Amount: 2,340.00 | Mode: NEFT", 2340.0, "INR", "debit", "XX5150")
+    is_txn("Your card XX5150 was swiped for INR 2,340.00 at FURNITURE HUB.", 2340.0, "INR", "debit", "XX5150")
+    is_txn("You purchased $23.40 at FURNITURE HUB with card ending 5150.", 23.4, "USD", "debit", "XX5150")
+    is_txn("Cheque 000731 for Rs 2,340.00 from A/c XX5150 cleared.", 2340.0, "INR", "debit", "XX5150")
+
+
+def test_a_due_date_line_after_a_card_alert_is_a_footer() -> None:
+    is_txn("Txn of Rs 2,340.00 on card XX5150 at FURNITURE HUB. Payment due date: 05-04-26.", 2340.0, "INR", "debit")
+    not_txn("Payment of Rs 2,340.00 on card XX5150 is due on 05-04-26.")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

@@ -101,10 +101,13 @@ _MONEY_BEFORE = re.compile(
 )
 # Marker after: "500.00 INR", "1,000 rupees", "25.50€", "300 Birr".
 _MONEY_AFTER = re.compile(rf"(?<![0-9.,])(?P<num>{_NUM})\s?(?P<cur>{_ISO}|rupees|birr|taka|rs\b|€|\$)(?![a-z])")
-# No marker, bound to a money verb: "is credited with 15000.00 on", "debited by 20.0". Not a date or a time.
+# No marker, bound to a money verb ("is credited with 15000.00 on", "debited by 20.0") or a field label ("Amount:
+# 500.00"). Not a date or a time.
 _BARE_AMOUNT = re.compile(
     r"\b(?:credited|debited|deposited|withdrawn|paid|spent|transferred)\s{1,3}(?:(?:with|by|for|of)\s{1,3})?"
     rf"(?:(?:an\s)?amount\s{{1,3}}(?:of\s{{1,3}})?)?(?P<num>{_NUM})(?![-/:][0-9])"
+    # ... or by a field label: "Amount: 500.00", "Txn Amt - 1,250.00".
+    rf"|\b(?:amount|amt)\s{{0,2}}[:=-]\s{{0,2}}(?P<field>{_NUM})(?![-/:][0-9])"
 )
 # A balance, limit, cap, threshold or due amount is not the transaction's: "Avl Bal:Rs.1,234", "AvlBal:",
 # "Avl Lmt INR 5,000", "Available credit limit is", "max amount upto Rs. 75000", "Min Amt Due Rs 500".
@@ -146,12 +149,13 @@ def _money(low: str) -> list[_Money]:
     for pattern in (_MONEY_BEFORE, _MONEY_AFTER, _BARE_AMOUNT):
         for m in pattern.finditer(low):
             start, end = m.start(), m.end()
-            value = _number(m["num"])
+            number = m["num"] if m["num"] is not None else m["field"]
+            value = _number(number)
             if value is None or any(covered[start:end]):
                 continue
             covered[start:end] = b"\x01" * (end - start)
             if pattern is _BARE_AMOUNT:
-                found.append(_Money(m.start("num"), end, value, None))
+                found.append(_Money(m.start("num" if m["num"] is not None else "field"), end, value, None))
             else:
                 marker = m["cur"].rstrip()
                 found.append(_Money(start, end, value, _CURRENCY.get(marker, marker.upper())))
@@ -198,9 +202,11 @@ def _cue(regex: str, direction: str, strong: bool, near_amount: bool = False, co
 _TO_YOUR = r"\s{1,3}(?:to|in|into)\s{1,3}(?:your|ur)\b"
 _CUES: list[_Cue] = [
     # Past-tense verbs of money leaving an account: "debited", "deducted", "withdrawn", "You withdrew", "spent",
-    # "charged", "levied" (a fee taken; "will be levied" is blocked as future), "taken from your account".
+    # "charged", "levied" (a fee taken; "will be levied" is blocked as future), "taken from your account", "card
+    # swiped for", "You purchased".
     _cue(
-        r"\b(?:debited|auto-?debited|autodebited|deducted|withdrawn|withdrew|spent|charged|levied)\b|"
+        r"\b(?:debited|auto-?debited|autodebited|deducted|withdrawn|withdrew|spent|charged|levied|swiped|"
+        r"purchased)\b|"
         r"\btaken\s{1,3}from\b",
         "debit",
         True,
@@ -248,10 +254,11 @@ _CUES: list[_Cue] = [
     _cue(r"\b(?:received|recieved)\b", "credit", False, near_amount=True),
     # Nouns of a card or account being used: "had a transaction of ($15.00)", "Txn Rs.500 On Card 1234",
     # "A Trx using Card", "Payment of Rs X ... successful", "Purchase of USD 75", "Pending charge for $43.92",
-    # "POS txn", "Outward transfer of AED 500", "Recharge of Rs 199 successful", "IMPS of Rs 500 to JOHN".
+    # "POS txn", "Outward transfer of AED 500", "Recharge of Rs 199 successful", "IMPS of Rs 500 to JOHN",
+    # "Cheque 000123 for Rs 5,000 cleared".
     _cue(
         r"\b(?:transaction|txn|trx|trxn|payment|purchase|charge|pos|transfer|outward|outgoing|recharge|imps|neft|"
-        r"rtgs)\b",
+        r"rtgs|cheque|check)\b",
         "debit",
         False,
         completes=True,
@@ -268,10 +275,12 @@ _FILLER = re.compile(
     r"[\s:!.-]{0,3}(?:(?:has|have|is|was|been|a|an|the|payment|money|amount|amt|of)[\s:!.-]{1,3}){0,4}"
 )
 # Completion: the noun's transaction went through ("successful", "approved", "processed", "posted", "done",
-# "made", "authorized"); not a mandate or card set-up that was "successfully registered/activated".
+# "made", "authorized", "settled", "cleared", "executed"); not a mandate or card set-up that was "successfully
+# registered/activated".
 _COMPLETED = re.compile(
     r"\bsuccess(?:ful(?:ly)?)?\b(?!\s{1,3}(?:registered|activated|created|set|linked|added|updated|enabled|"
-    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed)\b|"
+    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed|settled|"
+    r"cleared|executed)\b|"
     r"\b(?:aprobad[ao]|aprovad[ao]|realizad[ao]|exitos[ao]|efetuad[ao])\b"
 )
 # Dr/Cr tags bound to an amount: "Rs.80.00 Dr. from A/c", "Dr INR 29,000.00", "Rs.500.00 Cr. to". A tag after
@@ -315,8 +324,6 @@ _FAILED = re.compile(
 )
 _REFUND = re.compile(r"\b(?:refund|refunded|reversal|reversed)\b")
 _WEAK_BLOCKERS = [
-    # Bills and reminders quote the amount to pay: "is due on", "overdue", "Reminder:". Not "due to" (a reason).
-    re.compile(r"\b(?:due(?!\s{1,3}to\b)|overdue|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b"),
     # Mandates and standing instructions set up, received or revoked: "NACH Mandate ... received for processing",
     # "biller registered successfully". Not "your registered mobile" in a footer.
     re.compile(
@@ -324,11 +331,13 @@ _WEAK_BLOCKERS = [
         r"\bsuccessfully\s{1,3}registered\b|\bregistered\s{1,3}successfully\b"
     ),
 ]
-# Promotions quote amounts too ("offer", "cashback", "reward", "voucher", "% off", "eligible", "win"), and so do
-# requests ("your request", "request for Rs 500") and statements; but banks also append offers, how-to-request and
-# view-your-statement lines to real alerts. These block only up to the end of the sentence that holds the first
-# amount: a footer after it does not.
+# Bills and reminders quote the amount to pay ("is due on", "overdue", "Reminder:"; not "due to", a reason);
+# promotions quote amounts too ("offer", "cashback", "reward", "voucher", "% off", "eligible", "win"), and so do
+# requests ("your request", "request for Rs 500") and statements. But banks also append due dates, offers,
+# how-to-request and view-your-statement lines to real alerts. These block only up to the end of the sentence that
+# holds the first# amount: a footer after it does not.
 _LEAD_BLOCKERS = re.compile(
+    r"\b(?:due(?!\s{1,3}to\b)|overdue|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b|"
     r"\bstatement\b|\b(?:offers?|cashback|rewards?|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
     r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b|\b(?:your|a|new|pending)\s{1,3}request\b|"
     r"\brequest\s{1,3}(?:of|for|from)\b"
