@@ -209,6 +209,8 @@ def test_a_completion_word_lets_a_noun_win_over_a_product_name_that_sounds_promo
         "Cashback of Rs.410.00 has been sent to your A/c x3030.",  # sent/added *to your* account
         "Rs 410.00 added to your wallet linked to A/c XX3030.",
         "KIRAN paid you $410.00 on your account ending 3030.",
+        "Rs 410.00 loaded to your travel card XX3030.",  # wallet/card loads and loan disbursals
+        "Loan amount of Rs 410.00 disbursed to your A/c XX3030.",
         "Refund of INR 410.00 from SHOE CO has been processed to card XX3030.",  # refunds and reversals
         "Transaction Reversed! On Card xx3030 Amt: Rs.410.00 By SHOE CO.",
         "The transaction on your card#3030 from SHOE CO with USD 410.00 has been refunded.",

@@ -233,6 +233,9 @@ _CUES: list[_Cue] = [
     # Past-tense verbs of money arriving: "credited", "deposited", "refunded", "reversed". Refunds and reversals
     # are money coming back even when the SMS also mentions the failed or declined original.
     _cue(r"\b(?:credited|deposited|refunded|reversed|refund|reversal)\b", "credit", True),
+    # Money put into a wallet, card or loan account: "Rs 500 loaded to your FASTag", "wallet topped up with",
+    # "Loan amount of Rs 50,000 disbursed to A/c".
+    _cue(r"\b(?:loaded|reloaded|disbursed)\b|\btopped\s{1,3}up\b", "credit", True),
     # "credit" heading an amount or an alert: "NEFT credit of INR", "CREDIT with amount", "UPI Credit:INR",
     # "Credit Alert!", "Type: Credit". Not "credit card"/"credit limit"/"available credit", which name things.
     _cue(
