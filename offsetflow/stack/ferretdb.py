@@ -22,7 +22,7 @@ from offsetflow.stack.process import (
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
 # Bumped whenever the local build changes, so caches rebuild.
-LOCAL_BUILD = "offsetflow.1"
+LOCAL_BUILD = "offsetflow.2"
 # Upstream queries `_id` with `->'$._id'` while its unique `_id_` index is on `->"_id"`; SQLite cannot match
 # the two, so every find/update/delete by `_id` scanned the whole table (240 ms at 50k documents). With the
 # query written like the index it is an index SEARCH (under 2 ms). Same JSON value, so old data is fine.
@@ -31,6 +31,28 @@ _ID_COLUMN_PATCH = (
     """IDColumn = DefaultColumn + "->'$._id'\"""",
     """IDColumn = DefaultColumn + `->"_id"`""",
 )
+# Each update statement of an `update` command queries its document and upstream closes that query only when
+# the whole command ends (`defer` in the loop). A matched row leaves its SQLite connection busy, so a command
+# holds one connection per matched update; the pool has 100, so one command of 100 upserts of existing
+# documents, or three consumers writing 50 at once (a replay with `--scale 3`), wait on each other forever.
+# Closing each update's query when that update is done keeps a command at two connections.
+_UPDATE_CLOSE_PATCH = (
+    "internal/handler/msg_update.go",
+    """		closer := iterator.NewMultiCloser()
+		defer closer.Close()
+""",
+    """		closer := iterator.NewMultiCloser()
+""",
+)
+_UPDATE_CLOSE_PATCH_2 = (
+    "internal/handler/msg_update.go",
+    """		result, err := common.UpdateDocument(ctx, c, "update", iter, &u)
+		if err != nil {""",
+    """		result, err := common.UpdateDocument(ctx, c, "update", iter, &u)
+		closer.Close()
+		if err != nil {""",
+)
+_PATCHES = (_ID_COLUMN_PATCH, _UPDATE_CLOSE_PATCH, _UPDATE_CLOSE_PATCH_2)
 _GO_HINT = "install Go 1.24+ (https://go.dev/dl/) to build FerretDB"
 
 
@@ -132,9 +154,9 @@ class FerretDBServer:
 
 
 def _patch(src: Path) -> None:
-    relative, old, new = _ID_COLUMN_PATCH
-    path = src / relative
-    text = path.read_text()
-    if old not in text:
-        raise StackError(f"cannot apply the _id index patch: {old!r} not found in {relative}")
-    path.write_text(text.replace(old, new))
+    for relative, old, new in _PATCHES:
+        path = src / relative
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise StackError(f"cannot apply a FerretDB patch: {old!r} not found once in {relative}")
+        path.write_text(text.replace(old, new))

@@ -1,0 +1,519 @@
+"""The README's "With Docker" section, run for real: `python -m offsetflow.stack.compose_test`.
+
+A private Docker engine, images built here (stand-ins for the official Kafka and MongoDB images), Compose v2,
+then every command of the README's section in order, with checks from outside between them: healthchecks,
+metrics, a consumer SIGKILLed mid-run and restarted by Docker, and every output record there exactly once in
+the Parquet volume and in MongoDB. `down -v` and the engine stopped at the end, also when something fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from offsetflow.stack.docker import Docker, PrivateEngine
+from offsetflow.stack.images import (
+    BASE_IMAGE,
+    KAFKA_STANDIN,
+    MONGO_STANDIN,
+    Builds,
+    ensure_base,
+    ensure_kafka_standin,
+    ensure_mongo_standin,
+    image_recipe,
+)
+from offsetflow.stack.local import default_cache_dir
+from offsetflow.stack.process import StackError
+
+PROJECT = "offsetflow"
+WHEELS = "build/docker-wheels"
+T = TypeVar("T")
+
+# The README's "With Docker" block, command by command, is exactly this list (checked before anything runs).
+README_COMMANDS = [
+    "docker compose up -d kafka mongo topics",
+    "docker compose --profile demo run --rm seed-posts",
+    "docker compose --profile demo run --rm seed-sms",
+    "docker compose up -d produce-posts posts-fetcher",
+    "docker compose up -d --scale posts-fetcher=3 posts-fetcher",
+    "docker compose up -d produce-sms sms-processor",
+    "docker compose run --rm ops",
+    "docker compose stop posts-fetcher",
+    "docker compose run --rm ops replay --group posts-fetcher --to earliest",
+    "docker compose start posts-fetcher",
+    "docker compose run --rm ops dlq list",
+    "docker compose down -v",
+]
+
+
+class ScenarioError(AssertionError):
+    """A check of the compose test failed; the message says what was expected and what was seen."""
+
+
+def say(message: str) -> None:
+    print(f"[compose-test {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def readme_commands(readme: Path) -> list[str]:
+    """The commands of the README's "With Docker" bash block, comments dropped."""
+    text = readme.read_text()
+    if "\n## With Docker\n" not in text:
+        raise ScenarioError("README.md has no '## With Docker' section")
+    section = text.split("\n## With Docker\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.join(words) for line in block.splitlines() if (words := shlex.split(line, comments=True))]
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 1.0) -> T:
+    """Poll ``probe`` until it returns something other than None; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while True:
+        try:
+            value = probe()
+            if value is not None:
+                return value
+        except Exception as exc:
+            last_error = f" (last error: {exc})"
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"timed out after {timeout:.0f}s waiting for {what}{last_error}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def metric_sum(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith((name + "{", name + " ")):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@dataclass
+class Scenario:
+    repo: Path
+    docker: Docker
+    compose: Path
+    data_root: Path
+    log_dir: Path
+    kafka_port: int = field(default_factory=free_port)
+    mongo_port: int = field(default_factory=free_port)
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+    # --- running things ---------------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """A user's shell: no OFFSETFLOW_* of the caller's leaks in, only the documented overrides."""
+        env = {k: v for k, v in self.docker.env().items() if not k.startswith(("OFFSETFLOW_", "COMPOSE_"))}
+        env.update(
+            {
+                "OFFSETFLOW_KAFKA_IMAGE": KAFKA_STANDIN,
+                "OFFSETFLOW_MONGO_IMAGE": MONGO_STANDIN,
+                "OFFSETFLOW_BASE_IMAGE": BASE_IMAGE,
+                "OFFSETFLOW_WHEELS": WHEELS,
+                "OFFSETFLOW_KAFKA_HOST_PORT": str(self.kafka_port),
+                "OFFSETFLOW_MONGO_HOST_PORT": str(self.mongo_port),
+                "COMPOSE_ANSI": "never",
+                "COMPOSE_PROGRESS": "plain",
+            }
+        )
+        return env
+
+    def compose_run(self, words: list[str], timeout: float = 900.0, check: bool = True) -> str:
+        """Run ``docker compose WORDS`` with the built Compose binary; output echoed and returned."""
+        started = time.monotonic()
+        proc = subprocess.run(
+            [str(self.compose), *words],
+            cwd=self.repo,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        for line in proc.stdout.splitlines():
+            print(f"    | {line}", flush=True)
+        if check and proc.returncode != 0:
+            raise ScenarioError(f"`docker compose {shlex.join(words)}` exited {proc.returncode}")
+        self.timings.append((f"docker compose {shlex.join(words)}", time.monotonic() - started))
+        return proc.stdout
+
+    def containers(self, service: str) -> list[dict[str, Any]]:
+        ids = self.docker.run(
+            "ps",
+            "-aq",
+            "--filter",
+            f"label=com.docker.compose.project={PROJECT}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ).stdout.split()
+        if not ids:
+            return []
+        found: list[dict[str, Any]] = json.loads(self.docker.run("inspect", *ids).stdout)
+        return sorted(found, key=lambda c: str(c["Name"]))
+
+    def health(self, container: dict[str, Any]) -> str:
+        state = container["State"]
+        return str(state["Health"]["Status"]) if state.get("Health") else str(state["Status"])
+
+    def wait_healthy(self, service: str, replicas: int = 1, timeout: float = 240.0) -> list[dict[str, Any]]:
+        def probe() -> list[dict[str, Any]] | None:
+            found = [c for c in self.containers(service) if c["State"]["Running"]]
+            healthy = [c for c in found if self.health(c) == "healthy"]
+            return healthy if len(healthy) >= replicas else None
+
+        found = wait_for(f"{replicas} healthy {service} container(s)", probe, timeout)
+        say(f"{service}: {len(found)} container(s) healthy")
+        return found
+
+    def wait_exited_ok(self, service: str, timeout: float = 600.0) -> None:
+        def probe() -> bool | None:
+            found = self.containers(service)
+            if not found or any(c["State"]["Running"] for c in found):
+                return None
+            codes = [c["State"]["ExitCode"] for c in found]
+            if any(codes):
+                raise StackError(f"{service} exited with {codes}")
+            return True
+
+        try:
+            wait_for(f"{service} to finish", probe, timeout)
+        except ScenarioError as exc:
+            raise ScenarioError(str(exc)) from None
+        say(f"{service}: exited 0")
+
+    def metrics(self, container: dict[str, Any]) -> str:
+        """GET :9100/metrics of a container, from the host, over the project's own network."""
+        networks = container["NetworkSettings"]["Networks"]
+        address = next(n["IPAddress"] for n in networks.values() if n.get("IPAddress"))
+        with urllib.request.urlopen(f"http://{address}:9100/metrics", timeout=5) as response:
+            body: bytes = response.read()
+        return body.decode()
+
+    # --- outside views of the outputs ---------------------------------------------------------------------
+    def kafka(self) -> Any:
+        from offsetflow.config import KafkaSettings
+
+        return KafkaSettings(bootstrap_servers=f"127.0.0.1:{self.kafka_port}")
+
+    def group_lag(self, group: str, topic: str) -> tuple[int, int]:
+        """(lag, members) of a group, through the published Kafka port."""
+        from offsetflow.ops.groups import Groups
+
+        state = Groups(self.kafka()).describe(group, [topic])
+        return state.lag, len(state.members)
+
+    def keys(self, topic: str) -> list[str]:
+        from offsetflow.topic_reader import read_topic
+
+        return [r.key.decode() for r in read_topic(self.kafka(), topic) if r.key is not None]
+
+    def mongo(self) -> Any:
+        from pymongo import MongoClient
+
+        return MongoClient(f"mongodb://127.0.0.1:{self.mongo_port}/", serverSelectionTimeoutMS=10000)
+
+    def parquet_column(self, subdir: str, column: str) -> tuple[list[str], list[Path]]:
+        import polars as pl
+
+        directory = self.data_root / "volumes" / f"{PROJECT}_out" / "_data" / subdir
+        files = sorted(directory.rglob("*.parquet"))  # partition=N/<topic>+<p>+<first>+<last>.parquet
+        values: list[str] = []
+        for path in files:
+            values += [str(v) for v in pl.read_parquet(path, columns=[column])[column].to_list()]
+        return values, files
+
+    def check_posts_exactly_once(self) -> list[Path]:
+        ids = self.keys("posts.ids")
+        dead = set(self.keys("posts.ids.dlq"))
+        expected = set(ids) - dead
+        rows, files = self.parquet_column("posts", "post_id")
+        if len(rows) != len(set(rows)):
+            raise ScenarioError(f"Parquet posts: {len(rows) - len(set(rows))} duplicate rows")
+        if set(rows) != expected:
+            raise ScenarioError(
+                f"Parquet posts: {len(expected - set(rows))} missing, {len(set(rows) - expected)} unexpected "
+                f"(topic {len(set(ids))} ids, {len(dead)} dead letters)"
+            )
+        with self.mongo() as client:
+            stored = [str(d["_id"]) for d in client["offsetflow"]["sampled_posts"].find({}, {"_id": 1})]
+        if len(stored) != len(set(stored)) or set(stored) != expected:
+            raise ScenarioError(f"MongoDB sampled_posts: {len(stored)} documents, expected the {len(expected)} ids")
+        say(
+            f"posts exactly once: {len(rows)} rows in {len(files)} Parquet chunks and {len(stored)} MongoDB "
+            f"documents = {len(set(ids))} ids on posts.ids - {len(dead)} dead letters"
+        )
+        return files
+
+    def check_sms_exactly_once(self) -> None:
+        rows, files = self.parquet_column("sms", "sms_id")
+        dead = len(self.keys("sms.raw.dlq"))
+        with self.mongo() as client:
+            db = client["sms"]
+            raw = {str(d["_id"]) for d in db["sms_fin_rawdata"].find({}, {"_id": 1})}
+            pending = db["sms_fin_rawdata"].count_documents({"isprocessed": {"$ne": True}})
+            results = [str(d["_id"]) for d in db["financial_transactions"].find({}, {"_id": 1})]
+        if len(rows) != len(set(rows)):
+            raise ScenarioError(f"Parquet SMS: {len(rows) - len(set(rows))} duplicate rows")
+        if len(results) != len(set(results)) or set(results) != set(rows):
+            raise ScenarioError(f"SMS: {len(results)} MongoDB results but {len(rows)} Parquet rows")
+        if not set(rows) <= raw or len(rows) + dead != len(raw) or pending != dead:
+            raise ScenarioError(
+                f"SMS: {len(raw)} in the source, {len(rows)} results, {dead} dead letters, {pending} not processed"
+            )
+        say(f"SMS exactly once: {len(rows)} results in {len(files)} Parquet chunks and MongoDB, {dead} dead letters")
+
+    def wait_drained(self, group: str, topic: str, producer: str, timeout: float = 600.0) -> None:
+        self.wait_exited_ok(producer, timeout)
+
+        def probe() -> bool | None:
+            lag, _ = self.group_lag(group, topic)
+            return True if lag == 0 else None
+
+        wait_for(f"group {group} to catch up on {topic}", probe, timeout, interval=2.0)
+        say(f"{group}: caught up on {topic}")
+
+    # --- the crash ------------------------------------------------------------------------------------------
+    def crash_a_fetcher_mid_run(self) -> None:
+        """SIGKILL one fetcher's process from the host while it has records left (as the OOM killer would),
+        then see Docker start it again (restart: unless-stopped) and the replica serve again."""
+
+        def busy() -> dict[str, Any] | None:
+            for container in self.containers("posts-fetcher"):
+                if not container["State"]["Running"]:
+                    continue
+                text = self.metrics(container)
+                if metric_sum(text, "offsetflow_records_total") > 0 and metric_sum(text, "offsetflow_consumer_lag") > 0:
+                    return container
+            return None
+
+        victim = wait_for("a posts-fetcher replica with records done and records left", busy, 300, interval=0.5)
+        name = str(victim["Name"]).lstrip("/")
+        pid = int(victim["State"]["Pid"])
+        restarts = int(victim["RestartCount"])
+        os.kill(pid, signal.SIGKILL)
+        say(f"SIGKILLed {name} (host pid {pid}) mid-run")
+
+        def back() -> dict[str, Any] | None:
+            found = json.loads(self.docker.run("inspect", name).stdout)[0]
+            restarted = found["RestartCount"] > restarts and found["State"]["Running"]
+            return found if restarted and self.health(found) == "healthy" else None
+
+        found = wait_for(f"Docker to restart {name} (restart: unless-stopped)", back, 240)
+        if found["State"]["Pid"] == pid:
+            raise ScenarioError(f"{name} still runs pid {pid}")
+        say(f"{name}: restarted by Docker (restart count {found['RestartCount']}), healthy, metrics answer")
+
+    # --- the README, command by command -------------------------------------------------------------------
+    def run(self) -> None:
+        commands = readme_commands(self.repo / "README.md")
+        if commands != README_COMMANDS:
+            raise ScenarioError(
+                "README.md's 'With Docker' commands differ from what the compose test runs:\n"
+                + "\n".join(f"  README: {c}" for c in commands)
+                + "\n"
+                + "\n".join(f"  test:   {c}" for c in README_COMMANDS)
+            )
+        checks: dict[str, Callable[[], None]] = {
+            "docker compose up -d kafka mongo topics": self.after_infrastructure,
+            "docker compose up -d --scale posts-fetcher=3 posts-fetcher": self.after_scale,
+            "docker compose up -d produce-sms sms-processor": self.after_sms,
+            "docker compose run --rm ops": self.after_status,
+            "docker compose stop posts-fetcher": self.after_stop,
+            "docker compose start posts-fetcher": self.after_replay_start,
+            "docker compose down -v": self.after_down,
+        }
+        for command in commands:
+            words = shlex.split(command)[2:]
+            say(f"$ {command}")
+            output = self.compose_run(words)
+            self.last_output = output
+            check = checks.get(command)
+            if check is not None:
+                check()
+
+    last_output: str = ""
+    replayed_at: float = 0.0
+
+    def after_infrastructure(self) -> None:
+        self.wait_healthy("kafka")
+        self.wait_healthy("mongo")
+        self.wait_exited_ok("topics")
+        user = self.docker.run("run", "--rm", "--entrypoint", "id", "offsetflow:local", "-u").stdout.strip()
+        if user == "0":
+            raise ScenarioError("the offsetflow image runs as root")
+        say(f"offsetflow image runs as uid {user}")
+
+    def after_scale(self) -> None:
+        self.wait_healthy("posts-fetcher", replicas=3)
+        self.crash_a_fetcher_mid_run()
+
+    def after_sms(self) -> None:
+        for container in self.wait_healthy("sms-processor"):
+            if "offsetflow_llm_calls_total" not in self.metrics(container):
+                raise ScenarioError("sms-processor metrics lack offsetflow_llm_calls_total")
+        for container in self.wait_healthy("posts-fetcher", replicas=3):
+            if "offsetflow_records_total" not in self.metrics(container):
+                raise ScenarioError(f"{container['Name']} metrics lack offsetflow_records_total")
+        say("metrics answer on :9100 of every consumer")
+        self.wait_drained("posts-fetcher", "posts.ids", "produce-posts")
+        self.wait_drained("sms-processor", "sms.raw", "produce-sms")
+        self.check_posts_exactly_once()
+        self.check_sms_exactly_once()
+
+    def after_status(self) -> None:
+        for word in ("posts-fetcher", "sms-processor"):
+            if word not in self.last_output:
+                raise ScenarioError(f"`ops` status does not mention {word}")
+
+    def after_stop(self) -> None:
+        def idle() -> bool | None:
+            _, members = self.group_lag("posts-fetcher", "posts.ids")
+            return True if members == 0 else None
+
+        wait_for("posts-fetcher to have no members left", idle, 120)
+        self.replayed_at = time.time()
+
+    def after_replay_start(self) -> None:
+        expected = len(self.keys("posts.ids"))
+        self.wait_healthy("posts-fetcher", replicas=3)
+
+        def reprocessed() -> bool | None:
+            lag, _ = self.group_lag("posts-fetcher", "posts.ids")
+            done = sum(
+                metric_sum(self.metrics(c), "offsetflow_records_total") for c in self.containers("posts-fetcher")
+            )
+            return True if lag == 0 and done >= expected else None
+
+        wait_for("the replayed posts-fetcher group to reprocess every record", reprocessed, 600, interval=2.0)
+        files = self.check_posts_exactly_once()
+        stale = [p.name for p in files if p.stat().st_mtime < self.replayed_at]
+        if stale:
+            raise ScenarioError(f"{len(stale)} chunk files were not rewritten after the replay: {stale[:3]}")
+        say(f"replay: all {len(files)} posts chunks rewritten, no duplicates")
+
+    def after_down(self) -> None:
+        left = self.docker.run("ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}").stdout.split()
+        volumes = self.docker.run("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}")
+        if left or volumes.stdout.split():
+            raise ScenarioError(f"after down -v: containers {left}, volumes {volumes.stdout.split()}")
+        say("down -v: no containers, no volumes left")
+
+    def dump_logs(self) -> None:
+        say("container states and logs:")
+        self.compose_run(["ps", "-a"], check=False, timeout=60)
+        self.compose_run(
+            ["--profile", "demo", "--profile", "ops", "logs", "--no-color", "--tail", "60"], check=False, timeout=120
+        )
+
+
+@contextmanager
+def private_engine(cache: Path) -> Iterator[PrivateEngine]:
+    run_dir = Path(tempfile.mkdtemp(prefix="offsetflow-dockerd-"))
+    engine = PrivateEngine(cache / "compose-test" / "engine", run_dir)
+    try:
+        yield engine
+    finally:
+        say(f"dockerd: {engine.stop()}")
+        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
+
+
+def build_everything(repo: Path, builds: Builds, engine: PrivateEngine) -> tuple[Docker, Path]:
+    """Host builds (Compose in a thread: Go is CPU, debootstrap is mostly download), then the images."""
+    errors: list[BaseException] = []
+
+    def compose_build() -> None:
+        try:
+            builds.build_compose()
+        except BaseException as exc:
+            errors.append(exc)
+
+    compose_thread = threading.Thread(target=compose_build, name="compose-build")
+    compose_thread.start()
+    try:
+        builds.build_rootfs()
+        builds.fetch_kafka_libs()
+        builds.ferretdb()
+        builds.build_mongosh()
+        builds.build_wheels(repo, repo / WHEELS)
+    finally:
+        compose_thread.join()
+    if errors:
+        raise errors[0]
+    docker = engine.start()
+    ensure_base(docker, builds)
+    ensure_kafka_standin(docker, builds)
+    ensure_mongo_standin(docker, builds)
+    for image in (BASE_IMAGE, KAFKA_STANDIN, MONGO_STANDIN):
+        if image_recipe(docker, image) is None:
+            raise ScenarioError(f"{image} was not built")
+    return docker, builds.compose
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/compose-test", description=__doc__)
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="default: OFFSETFLOW_CACHE_DIR or ~/.cache/offsetflow"
+    )
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)  # a killed run still takes everything down (finally blocks)
+    cache = (args.cache_dir or Path(os.environ.get("OFFSETFLOW_CACHE_DIR") or default_cache_dir())).resolve()
+    repo = Path(__file__).resolve().parents[2]
+    started = time.monotonic()
+    builds = Builds(cache)
+    scenario: Scenario | None = None
+    ok = False
+    with private_engine(cache) as engine:
+        try:
+            docker, compose = build_everything(repo, builds, engine)
+            say(f"built or found everything in {time.monotonic() - started:.0f}s (cache {cache})")
+            scenario = Scenario(repo, docker, compose, engine.data_root, builds.root)
+            scenario.compose_run(["down", "-v", "--remove-orphans"], timeout=300)  # leftovers of a killed run
+            scenario.run()
+            ok = True
+        except (ScenarioError, StackError, subprocess.TimeoutExpired) as exc:
+            say(f"FAILED: {exc}")
+            if scenario is not None:
+                scenario.dump_logs()
+        finally:
+            if scenario is not None:
+                scenario.compose_run(
+                    ["--profile", "demo", "--profile", "ops", "down", "-v", "--remove-orphans", "--timeout", "20"],
+                    check=False,
+                    timeout=300,
+                )
+                engine.docker.run("image", "prune", "-f", check=False)  # the Dockerfile's build stages
+                for label, seconds in scenario.timings:
+                    say(f"{seconds:7.1f}s  {label}")
+    say(f"{'passed' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
