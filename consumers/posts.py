@@ -9,7 +9,13 @@ from pymongo.collection import Collection
 
 from offsetflow.lookup import IdLookup, LookupMode
 from offsetflow.posts.rows import post_row
+from offsetflow.stream.isolate import describe
 from offsetflow.stream.records import Failure, Output, Processed, Processor, Record
+
+
+def _brief(post_id: str, limit: int = 200) -> str:
+    """A post id as a reason quotes it: an id can be as long as a record (the letter keeps the original)."""
+    return repr(post_id) if len(post_id) <= limit else f"{post_id[:limit]!r}… ({len(post_id):,} chars)"
 
 
 class PostFetcher(Processor):
@@ -34,12 +40,12 @@ class PostFetcher(Processor):
             pid = record.value["post_id"]
             doc = docs.get(pid)
             if doc is None:
-                out.failures.append(Failure(record.origin, "not_found", f"post {pid!r} not found in {where}"))
+                out.failures.append(Failure(record.origin, "not_found", f"post {_brief(pid)} not found in {where}"))
                 continue
             try:
                 row = post_row(doc, record.origin)
-            except (KeyError, TypeError, ValueError) as exc:
-                out.failures.append(Failure(record.origin, "transform", f"post {pid!r}: {type(exc).__name__}: {exc}"))
+            except Exception as exc:  # whatever a document's shape makes the transform raise, it is this post's
+                out.failures.append(Failure(record.origin, "transform", f"post {_brief(pid)}: {describe(exc)}"))
                 continue
             out.outputs.append(Output(record.origin, pid, row))
         return out

@@ -27,6 +27,17 @@ POST_ROW_SCHEMA: dict[str, Any] = {
 }
 
 
+_SCHEMA = pl.Schema(POST_ROW_SCHEMA)
+
+
+def typed(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with every value of its column's type, or an error naming the value that does not fit.
+
+    Checked per post, at transform time: a source document with a list where a string belongs fails alone,
+    before any sink sees it, and MongoDB and Parquet get the same typed values."""
+    return pl.DataFrame([row], schema=_SCHEMA, orient="row", strict=True).row(0, named=True)
+
+
 def _get(doc: dict[str, Any], *path: str) -> Any:
     for key in path:
         if not isinstance(doc, dict):
@@ -84,11 +95,13 @@ def post_row(doc: dict[str, Any], origin: Origin) -> dict[str, Any]:
         }
     else:
         raise ValueError(f"unknown platform {platform!r}")
-    return {
-        "post_id": str(doc["_id"]),
-        "platform": platform,
-        "actor_id": doc.get("actor_id"),
-        **fields,
-        "source_partition": origin.partition,
-        "source_offset": origin.offset,
-    }
+    return typed(
+        {
+            "post_id": str(doc["_id"]),
+            "platform": platform,
+            "actor_id": doc.get("actor_id"),
+            **fields,
+            "source_partition": origin.partition,
+            "source_offset": origin.offset,
+        }
+    )

@@ -24,7 +24,11 @@ from offsetflow.stream.records import Output
 
 @dataclass
 class _Buffer:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    """A partition's rows not yet in a chunk file, already typed (a row that does not fit the schema fails in
+    ``write``, where it can be isolated, never at flush time)."""
+
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    rows: int = 0
     keys: set[str] = field(default_factory=set)
     first: int = -1
     last: int = -1
@@ -57,18 +61,29 @@ class ParquetChunkSink(Sink):
         self.chunks_written = 0
 
     def write(self, outputs: Sequence[Output]) -> None:
+        """Type the batch's new rows per partition first, then buffer them: a batch is taken whole or not at
+        all, so a row that does not fit the schema leaves no trace and the loop can isolate it."""
+        fresh: dict[int, dict[str, Output]] = {}
         for out in outputs:
             p = out.origin.partition
-            written = self._written.setdefault(p, set())
-            buf = self._buffers.setdefault(p, _Buffer())
-            if out.key in written or out.key in buf.keys:
+            buf = self._buffers.get(p)
+            if out.key in self._written.get(p, ()) or (buf is not None and out.key in buf.keys):
                 continue
+            fresh.setdefault(p, {}).setdefault(out.key, out)
+        typed = {
+            p: pl.DataFrame([o.row for o in outs.values()], schema=self.schema, orient="row", strict=True)
+            for p, outs in fresh.items()
+        }
+        for p, frame in typed.items():
+            outs = list(fresh[p].values())
+            buf = self._buffers.setdefault(p, _Buffer())
             if not buf.rows:
-                buf.first, buf.started = out.origin.offset, time.monotonic()
-            buf.rows.append(out.row)
-            buf.keys.add(out.key)
-            buf.last = out.origin.offset
-            if len(buf.rows) >= self.chunk_rows:
+                buf.first, buf.started = outs[0].origin.offset, time.monotonic()
+            buf.frames.append(frame)
+            buf.rows += frame.height
+            buf.keys.update(fresh[p])
+            buf.last = max(buf.last, outs[-1].origin.offset)
+            if buf.rows >= self.chunk_rows:
                 self._flush_partition(p)
 
     def pending(self, partition: int) -> int | None:
@@ -87,16 +102,21 @@ class ParquetChunkSink(Sink):
         return wrote
 
     def _flush_partition(self, partition: int) -> None:
-        buf = self._buffers.pop(partition)
+        """Write one chunk; the buffer is released only once the file is durable under its final name, so
+        a failed write leaves ``pending`` where it was and the loop cannot commit past these rows."""
+        buf = self._buffers[partition]
         folder = partition_dir(self.directory, self.topic, partition)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / chunk_name(self.topic, partition, buf.first, buf.last)
         temp = folder / f".{final.name}.{os.getpid()}.tmp"
-        frame = pl.DataFrame(buf.rows, schema=self.schema, orient="row")
-        frame.write_parquet(temp, compression=self.compression, statistics=True)
-        _fsync(temp)
-        os.replace(temp, final)
+        try:
+            pl.concat(buf.frames, how="vertical").write_parquet(temp, compression=self.compression, statistics=True)
+            _fsync(temp)
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
         _fsync(folder)
+        del self._buffers[partition]
         self._written.setdefault(partition, set()).update(buf.keys)
         self.chunks_written += 1
 

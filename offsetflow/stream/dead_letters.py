@@ -8,7 +8,33 @@ from collections.abc import Sequence
 from confluent_kafka import Producer
 
 from offsetflow import codec
-from offsetflow.stream.records import Failure
+from offsetflow.stream.records import Failure, Origin
+
+# A dead letter must always fit in one Kafka message (the producer's message.max.bytes defaults to 1,000,000
+# bytes, and a letter that cannot be written would stop the pipeline on every restart). Past this budget the
+# original key/value are left out and the letter says where the record still is.
+MAX_LETTER_BYTES = 900_000
+MAX_REASON_CHARS = 2_000
+
+
+def fit_reason(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    return reason if len(reason) <= limit else reason[: limit - 40] + f"… ({len(reason):,} chars in all)"
+
+
+def fit_original(origin: Origin, budget: int = MAX_LETTER_BYTES) -> tuple[bytes | None, bytes, str]:
+    """The original key and value when they fit in ``budget``, else what can be kept and a note on the rest."""
+    key, value = origin.key, origin.value or b""
+    notes = []
+    if key is not None and len(key) > budget // 10:
+        notes.append(f"key of {len(key):,} bytes")
+        key = None
+    if len(value) + len(key or b"") > budget:
+        notes.append(f"value of {len(value):,} bytes")
+        value = b""
+    if not notes:
+        return key, value, ""
+    where = f"{origin.topic}[{origin.partition}]@{origin.offset}"
+    return key, value, f" [original {' and '.join(notes)} not kept here: read it at {where} while retention lasts]"
 
 
 class DeadLetterWriter:
@@ -25,21 +51,22 @@ class DeadLetterWriter:
     def send(self, failures: Sequence[Failure]) -> None:
         for failure in failures:
             origin = failure.origin
+            key, original, note = fit_original(origin)
             value = self.schema.encode(
                 {
-                    "reason": failure.reason,
+                    "reason": fit_reason(failure.reason) + note,
                     "error_type": failure.kind,
                     "source_topic": origin.topic,
                     "source_partition": origin.partition,
                     "source_offset": origin.offset,
                     "source_timestamp": origin.timestamp_ms,
                     "consumer_group": self.group,
-                    "key": origin.key,
-                    "value": origin.value or b"",
+                    "key": key,
+                    "value": original,
                     "failed_at": int(time.time() * 1000),
                 }
             )
-            self.producer.produce(self.topic, key=origin.key, value=value, on_delivery=self._delivered)
+            self.producer.produce(self.topic, key=key, value=value, on_delivery=self._delivered)
             self.sent += 1
 
     def _delivered(self, err: object, _msg: object) -> None:

@@ -23,9 +23,10 @@ from offsetflow.config import KafkaSettings
 from offsetflow.sinks.base import Sink
 from offsetflow.stream.commits import CommitInfo, RateWindow
 from offsetflow.stream.dead_letters import DeadLetterWriter
+from offsetflow.stream.isolate import Isolated, describe, isolate
 from offsetflow.stream.metrics import LoopMetrics
 from offsetflow.stream.progress import ProgressReporter
-from offsetflow.stream.records import Failure, Origin, Processed, Processor, Record, origin_of
+from offsetflow.stream.records import Failure, Origin, Output, Processed, Processor, Record, origin_of
 from offsetflow.stream.retry import Stopped, retry
 
 log = logging.getLogger("offsetflow")
@@ -121,6 +122,8 @@ class ConsumerLoop:
         self._dlq: DeadLetterWriter | None = None
         self._rebalanced_at = time.monotonic()
         self._owns_all_partitions = False
+        self._failed = False
+        self._caught_up_checked = 0.0
         self._config = kafka.client_config(
             CONSUMER_DEFAULTS,
             group_id=settings.group,
@@ -149,7 +152,7 @@ class ConsumerLoop:
                     last_record = time.monotonic()
                 if ends:
                     self._reached_end(ends)
-                if any(sink.flush(aged_only=True) for sink in self.sinks):
+                if any([sink.flush(aged_only=True) for sink in self.sinks]):  # a list: every sink gets its turn
                     self._commit()
                 self._report(0, 0, 0)
                 if s.until_idle is not None and self._idle_long_enough(last_record, s.until_idle):
@@ -157,7 +160,13 @@ class ConsumerLoop:
                     break
             self._finish()
         except Stopped as exc:
+            self._failed = True
             log.warning("stopped while waiting for %s; uncommitted records will be processed on restart", exc)
+        except BaseException:
+            # Leaving on an error: the revoke that close() triggers must not flush or commit anything, since
+            # what the sinks hold may be exactly what failed. The next owner resumes at the last commit.
+            self._failed = True
+            raise
         finally:
             restore()
             consumer.close()  # leaves the group; a clean revoke has nothing left to flush
@@ -175,7 +184,33 @@ class ConsumerLoop:
         now = time.monotonic()
         if now - max(last_record, self._rebalanced_at) < until_idle:
             return False
-        return self._owns_all_partitions or now - self._rebalanced_at >= self._session_timeout + 1
+        if not (self._owns_all_partitions or now - self._rebalanced_at >= self._session_timeout + 1):
+            return False
+        if now - self._caught_up_checked < 2:
+            return False
+        self._caught_up_checked = now
+        return self._group_caught_up()
+
+    def _group_caught_up(self) -> bool:
+        """Whether the group's committed offset is at the end of every partition of the topic, whoever owns
+        it: idle alone is not done (a member that was never assigned anything, an unreachable broker, or
+        partitions still held by a dead member's session all look idle)."""
+        assert self._consumer is not None
+        consumer, topic = self._consumer, self.settings.topic
+        try:
+            meta = consumer.list_topics(topic, timeout=5).topics[topic]
+            if meta.error is not None or not meta.partitions:
+                return False
+            partitions = [TopicPartition(topic, p) for p in meta.partitions]
+            for tp in consumer.committed(partitions, timeout=5):
+                low, high = consumer.get_watermark_offsets(tp, timeout=5)
+                done = tp.offset >= high if tp.offset >= 0 else high == low
+                if not done:
+                    return False
+        except KafkaException as exc:
+            log.debug("cannot tell whether the group is caught up: %s", exc)
+            return False
+        return True
 
     def _poll(self, consumer: Consumer) -> tuple[list[Message], dict[int, int]]:
         """Records, and the end offsets of partitions this batch read to the end."""
@@ -201,6 +236,10 @@ class ConsumerLoop:
         return good, ends
 
     def _handle(self, messages: Sequence[Message]) -> None:
+        """One batch, record by record accountable: every record ends as rows in every sink or as a dead letter.
+
+        Decode errors, and any error of processing or writing caused by the data, are isolated to the records
+        that cause them (``isolate``); a record failing one sink is not handed to the sinks after it."""
         started = time.monotonic()
         records: list[Record] = []
         failures: list[Failure] = []
@@ -210,10 +249,12 @@ class ConsumerLoop:
                 records.append(Record(origin, self.schema.decode(msg.value())))
             except codec.DecodeError as exc:
                 failures.append(Failure(origin, "decode", str(exc)))
-        processed = retry(lambda: self.processor.process(records), "processing", self.stop) if records else Processed()
-        for sink in self.sinks:
-            retry(_bind(sink.write, processed.outputs), f"writing to {sink.name}", self.stop)
+        processed = self._process(records)
         failures += processed.failures
+        outputs = processed.outputs
+        for sink in self.sinks:
+            outputs, refused = self._write(sink, outputs)
+            failures += refused
         assert self._dlq is not None
         self._dlq.send(failures)
         for record in records:
@@ -223,11 +264,35 @@ class ConsumerLoop:
         self.metrics.batch_time.observe(time.monotonic() - started)
         self._commit()
         self.metrics.records_seen.inc(len(messages))
-        self.metrics.rows_written.inc(len(processed.outputs))
+        self.metrics.rows_written.inc(len(outputs))
         self.metrics.dead_lettered.inc(len(failures))
         self.summary.records += len(messages)
-        self.summary.rows += len(processed.outputs)
-        self._report(len(messages), len(processed.outputs), len(failures))
+        self.summary.rows += len(outputs)
+        self._report(len(messages), len(outputs), len(failures))
+
+    def _process(self, records: Sequence[Record]) -> Processed:
+        def step(part: Sequence[Record]) -> Processed:
+            return retry(lambda: self.processor.process(part), "processing", self.stop)
+
+        done = isolate(step, records) if records else Isolated[Record, Processed]()
+        out = Processed()
+        for part in done.results:
+            out.outputs += part.outputs
+            out.failures += part.failures
+        out.failures += [Failure(rec.origin, "transform", describe(exc)) for rec, exc in done.failed]
+        return out
+
+    def _write(self, sink: Sink, outputs: Sequence[Output]) -> tuple[list[Output], list[Failure]]:
+        """Write ``outputs`` to one sink; the ones it refuses alone are returned as failures."""
+
+        def step(part: Sequence[Output]) -> Sequence[Output]:
+            retry(_bind(sink.write, part), f"writing to {sink.name}", self.stop)
+            return part
+
+        done = isolate(step, outputs)
+        written = [out for part in done.results for out in part]
+        refused = [Failure(out.origin, "write", f"{sink.name} refused it: {describe(exc)}") for out, exc in done.failed]
+        return written, refused
 
     def _reached_end(self, ends: dict[int, int]) -> None:
         """Everything before an end-of-partition event has been handled, so the offset can move to the end:
@@ -281,9 +346,11 @@ class ConsumerLoop:
 
     # -- rebalances -----------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        committed = consumer.committed(partitions, timeout=30)
+        committed = retry(lambda: consumer.committed(partitions, timeout=30), "reading committed offsets", self.stop)
         for tp in committed:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            low, high = retry(
+                _bind(lambda t: consumer.get_watermark_offsets(t, timeout=10), tp), "reading offsets", self.stop
+            )
             start = tp.offset if tp.offset >= 0 else low
             chunks = removed = 0
             for sink in self.sinks:
@@ -305,6 +372,9 @@ class ConsumerLoop:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         ours = [tp.partition for tp in partitions]
+        if self._failed:
+            self._forget(ours)
+            return
         try:
             for sink in self.sinks:
                 retry(_bind(sink.flush, ours), f"flushing {sink.name}", self.stop)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, WriteConcernError
 
 T = TypeVar("T")
@@ -19,17 +19,42 @@ class Stopped(Exception):
     """Raised when a stop was requested while waiting out an outage; the batch in hand is not committed."""
 
 
+# Errors librdkafka does not flag retriable but that only say the broker or the group coordinator is out of
+# reach for now: a commit that meets them is tried again, not given up (the work it covers is durable).
+_KAFKA_UNREACHABLE = frozenset(
+    {
+        KafkaError._WAIT_COORD,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+    }
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, AutoReconnect | ConnectionFailure | NetworkTimeout | WriteConcernError):
         return True
     if isinstance(exc, KafkaException):
         err = exc.args[0] if exc.args else None
-        return bool(err is not None and hasattr(err, "retriable") and err.retriable())
+        if not isinstance(err, KafkaError):
+            return False
+        return bool(err.retriable()) or err.code() in _KAFKA_UNREACHABLE
     return isinstance(exc, TransientError)
 
 
 class TransientError(RuntimeError):
     """Raise from a processor for failures worth retrying (the service will be back)."""
+
+
+class InfrastructureError(RuntimeError):
+    """Raise from a processor or sink for failures no record caused and no retry cures (a refused API key,
+    a missing model): the consumer stops with this message instead of dead-lettering everything it reads."""
 
 
 def retry(
