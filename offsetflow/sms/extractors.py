@@ -8,14 +8,14 @@ concurrency, requests-per-minute and tokens-per-minute limits.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +24,7 @@ from typing import Any
 from offsetflow.sms import rules
 from offsetflow.sms.prompt import FEW_SHOT, SYSTEM_PROMPT
 from offsetflow.sms.result import PROMPT_VERSION, RESULT_SCHEMA, InvalidResult, validate
+from offsetflow.stream.retry import InfrastructureError
 
 log = logging.getLogger("offsetflow")
 
@@ -40,6 +41,9 @@ class SmsIn:
 class Extracted:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # sms_id -> reason
+
+
+OnResults = Callable[[dict[str, dict[str, Any]]], None]
 
 
 @dataclass
@@ -63,17 +67,23 @@ class Extractor:
     def __init__(self) -> None:
         self.usage = Usage()
 
-    def extract(self, batch: Sequence[SmsIn]) -> Extracted:
+    def extract(self, batch: Sequence[SmsIn], on_results: OnResults | None = None) -> Extracted:
+        """One result or one failure reason per SMS. ``on_results`` is called with each group of validated
+        results as soon as it is known (possibly from several threads), so the caller can store them before
+        the whole batch is done."""
         raise NotImplementedError
 
 
 class RulesExtractor(Extractor):
     model = rules.MODEL
 
-    def extract(self, batch: Sequence[SmsIn]) -> Extracted:
+    def extract(self, batch: Sequence[SmsIn], on_results: OnResults | None = None) -> Extracted:
         out = Extracted()
         for sms in batch:
-            out.results[sms.sms_id] = validate(rules.extract(sms.sms_id, sms.body, sms.received_at), sms.sms_id)
+            try:
+                out.results[sms.sms_id] = validate(rules.extract(sms.sms_id, sms.body, sms.received_at), sms.sms_id)
+            except Exception as exc:  # a body the rules cannot handle is that SMS's failure, not the batch's
+                out.failures[sms.sms_id] = f"rules extractor: {type(exc).__name__}: {exc}"[:500]
         return out
 
 
@@ -103,9 +113,24 @@ class RateLimiter:
 
 
 class Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    """The request may succeed if sent again (429, 5xx, timeouts, unreadable answers)."""
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, busy: bool = False, malformed: bool = False
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.busy = busy  # the server said so (429/5xx): worth waiting for, whatever the request holds
+        self.malformed = malformed  # an answer came, but not one we can read
+
+
+class Refused(Exception):
+    """The server refused this request for what it holds (HTTP 400, 413, 422: too long, unprocessable):
+    sending it again unchanged cannot help, sending its SMS one by one may."""
+
+
+class LlmUnusable(InfrastructureError):
+    """The endpoint refuses us whatever we send (bad key, no such model or URL): stop, don't dead-letter."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +147,14 @@ class OpenAISettings:
 
 
 class OpenAIExtractor(Extractor):
+    """Requests of ``batch_size`` SMS each, run ``concurrency`` at a time.
+
+    Trust is per result, not per request: a result is accepted for an SMS only if it validates, names that SMS,
+    and is the only result in the answer naming it. A request that fails or answers wrongly for some SMS is
+    not retried whole: each SMS left over is asked again alone, so one SMS whose text breaks the model's answer
+    fails alone, and an SMS that makes the model speak about another can no longer share a request with it.
+    """
+
     def __init__(self, settings: OpenAISettings) -> None:
         super().__init__()
         self.settings = settings
@@ -129,49 +162,78 @@ class OpenAIExtractor(Extractor):
         self.limiter = RateLimiter(settings.rpm, settings.tpm)
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="llm")
 
-    def extract(self, batch: Sequence[SmsIn]) -> Extracted:
+    def extract(self, batch: Sequence[SmsIn], on_results: OnResults | None = None) -> Extracted:
         out = Extracted()
         size = self.settings.batch_size
-        for part in self.pool.map(self._extract_part, [batch[i : i + size] for i in range(0, len(batch), size)]):
+        parts = [batch[i : i + size] for i in range(0, len(batch), size)]
+        for part in self.pool.map(lambda p: self._extract_part(p, on_results), parts):
             out.results.update(part.results)
             out.failures.update(part.failures)
         return out
 
-    def _extract_part(self, part: Sequence[SmsIn]) -> Extracted:
-        """Retry the request until every SMS has a valid result or the retries are spent."""
+    def _extract_part(self, part: Sequence[SmsIn], on_results: OnResults | None) -> Extracted:
         out = Extracted()
-        todo = list(part)
+        accepted, leftover = self._ask(part)
+        out.results.update(accepted)
+        if accepted and on_results is not None:
+            on_results(accepted)
+        if len(part) == 1:
+            out.failures.update(leftover)
+            return out
+        for sms in part:
+            if sms.sms_id in leftover:
+                alone = self._extract_part([sms], on_results)
+                out.results.update(alone.results)
+                out.failures.update(alone.failures)
+        return out
+
+    def _ask(self, part: Sequence[SmsIn]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """One request, retried while the server is busy or erring; a multi-SMS request is not retried for
+        the SMS its answer got wrong (the caller asks those alone). Returns accepted results and, per SMS
+        without one, why."""
+        retries = self.settings.max_retries if len(part) == 1 else 0
         delay = 1.0
+        reason = "no answer"
         for attempt in range(self.settings.max_retries + 1):
             try:
-                answers = self._request(todo)
+                answers = self._request(part)
+            except Refused as exc:
+                return {}, {s.sms_id: f"LLM refused the request: {exc}" for s in part}
             except Retryable as exc:
-                reason = str(exc)
-                if attempt == self.settings.max_retries:
-                    out.failures.update(
-                        (s.sms_id, f"LLM call failed after {attempt + 1} attempts: {reason}") for s in todo
-                    )
-                    return out
+                reason = f"LLM call failed after {attempt + 1} attempts: {exc}"
+                if exc.malformed:
+                    reason = f"malformed model output after {attempt + 1} attempts: {exc}"
+                if attempt == self.settings.max_retries or (not exc.busy and attempt >= retries):
+                    return {}, {s.sms_id: reason for s in part}
                 wait = exc.retry_after or min(60.0, delay) * random.uniform(0.5, 1.5)
-                log.warning("LLM: %s; retry %d in %.1fs", reason, attempt + 1, wait)
+                log.warning("LLM: %s; retry %d in %.1fs", exc, attempt + 1, wait)
                 time.sleep(wait)
                 delay *= 2
                 continue
-            missing = []
-            for sms in todo:
+            accepted: dict[str, dict[str, Any]] = {}
+            wrong: dict[str, str] = {}
+            if any(len(named) > 1 for named in answers.values()):
+                # Two results claim one SMS: one of them came from another SMS's text. Trust none of this answer.
+                wrong = {s.sms_id: "malformed model output: several results name one SMS" for s in part}
+            for sms in part:
+                named = answers.get(sms.sms_id, [])
+                if sms.sms_id in wrong:
+                    continue
+                if not named:
+                    wrong[sms.sms_id] = "malformed model output: no result names this SMS"
+                    continue
                 try:
-                    out.results[sms.sms_id] = validate(answers.get(sms.sms_id), sms.sms_id)
+                    accepted[sms.sms_id] = validate(named[0], sms.sms_id)
                 except InvalidResult as exc:
-                    missing.append((sms, str(exc)))
-            todo = [sms for sms, _ in missing]
-            if not todo:
-                return out
-            if attempt == self.settings.max_retries:
-                out.failures.update((sms.sms_id, f"malformed model output: {why}") for sms, why in missing)
-                return out
-        return out
+                    wrong[sms.sms_id] = f"malformed model output: {exc}"
+            if not wrong or attempt >= retries:
+                return accepted, wrong
+            part = [s for s in part if s.sms_id in wrong]
+            reason = next(iter(wrong.values()))
+        return {}, {s.sms_id: reason for s in part}
 
-    def _request(self, part: Sequence[SmsIn]) -> dict[str, Any]:
+    def _request(self, part: Sequence[SmsIn]) -> dict[str, list[dict[str, Any]]]:
+        """The results of one chat completion, grouped by the SMS they name (only SMS of this request)."""
         payload = json.dumps(
             [{"sms_id": s.sms_id, "sender": s.sender, "body": s.body} for s in part], ensure_ascii=False
         )
@@ -198,28 +260,82 @@ class OpenAIExtractor(Extractor):
             },
         }
         self.limiter.acquire(len(payload) // 3 + 200 * len(part))
-        request = urllib.request.Request(
-            self.settings.base_url.rstrip("/") + "/chat/completions",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.settings.api_key}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.settings.timeout) as response:
-                reply = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 429 or exc.code >= 500:
-                after = exc.headers.get("Retry-After")
-                raise Retryable(f"HTTP {exc.code}", float(after) if after else None) from exc
-            raise
-        except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
-            raise Retryable(f"{type(exc).__name__}: {exc}") from exc
-        usage = reply.get("usage") or {}
-        self.usage.add(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        reply = self._post(json.dumps(body).encode())
+        usage = reply.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        self.usage.add(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")))
         try:
             content = json.loads(reply["choices"][0]["message"]["content"])
             results = content["results"]
-        except (KeyError, IndexError, TypeError, ValueError):
-            return {}  # unparsable: every SMS of the request counts as malformed and is retried
-        # Keyed by the ids we sent: a result naming any other SMS is ignored, whatever the SMS text said.
+            if not isinstance(results, list):
+                raise TypeError("results is not a list")
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise Retryable(f"unreadable answer ({type(exc).__name__})", malformed=True) from exc
         wanted = {s.sms_id for s in part}
-        return {r["sms_id"]: r for r in results if isinstance(r, dict) and r.get("sms_id") in wanted}
+        named: dict[str, list[dict[str, Any]]] = {}
+        for result in results:
+            if isinstance(result, dict) and result.get("sms_id") in wanted:
+                named.setdefault(result["sms_id"], []).append(result)
+        return named
+
+    def _post(self, data: bytes) -> dict[str, Any]:
+        """POST to chat/completions; ``--llm-timeout`` bounds the whole exchange, a reply that trickles in
+        included (a socket timeout alone only bounds the wait for each byte)."""
+        url = urllib.parse.urlsplit(self.settings.base_url.rstrip("/") + "/chat/completions")
+        deadline = time.monotonic() + self.settings.timeout
+        conn_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = conn_type(url.netloc, timeout=self.settings.timeout)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.settings.api_key}"}
+        try:
+            conn.request("POST", url.path + (f"?{url.query}" if url.query else ""), body=data, headers=headers)
+            response = conn.getresponse()
+            raw = bytearray()
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no complete answer within {self.settings.timeout:g}s")
+                if conn.sock is not None:
+                    conn.sock.settimeout(left)
+                piece = response.read1(65536)
+                if not piece:
+                    break
+                raw += piece
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise Retryable(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            conn.close()
+        status = response.status
+        if status == 429 or status >= 500:
+            after = response.getheader("Retry-After")
+            raise Retryable(f"HTTP {status}", _seconds(after), busy=True)
+        if status in (401, 403, 404):
+            raise LlmUnusable(
+                f"the LLM endpoint answered HTTP {status} ({_excerpt(raw)}): check --llm-base-url, --llm-model "
+                "and the API key"
+            )
+        if status >= 400:
+            raise Refused(f"HTTP {status}: {_excerpt(raw)}")
+        try:
+            reply = json.loads(raw)
+        except ValueError as exc:
+            raise Retryable(f"HTTP {status} with a body that is not JSON ({_excerpt(raw)})", malformed=True) from exc
+        if not isinstance(reply, dict):
+            raise Retryable(f"HTTP {status} with a JSON {type(reply).__name__}, not an object", malformed=True)
+        return reply
+
+
+def _count(value: Any) -> int:
+    """A token count as providers report it: sometimes null, sometimes missing."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _seconds(header: str | None) -> float | None:
+    try:
+        return min(300.0, max(0.0, float(header))) if header else None
+    except ValueError:
+        return None
+
+
+def _excerpt(raw: bytes | bytearray, limit: int = 160) -> str:
+    text = " ".join(raw[: limit * 4].decode("utf-8", "replace").split())
+    return text[:limit] + ("…" if len(text) > limit else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -140,6 +141,8 @@ def validate(result: Any, expected_id: str) -> dict[str, Any]:
             raise InvalidResult(f"{key} is longer than {rule['maxLength']}")
         if isinstance(value, str) and "pattern" in rule and not re.match(rule["pattern"], value):
             raise InvalidResult(f"{key}={value!r} does not match {rule['pattern']}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidResult(f"{key}={value!r} is not a finite number")  # JSON 1e999 parses as inf
         low, high = rule.get("minimum", float("-inf")), rule.get("maximum", float("inf"))
         if isinstance(value, int | float) and not isinstance(value, bool) and not low <= value <= high:
             raise InvalidResult(f"{key}={value!r} is out of range")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -35,6 +36,12 @@ class Behaviour:
     # An SMS containing this text "succeeds" in instructing the model: the reply claims another SMS instead.
     inject_marker: str | None = None
     inject_target: str = "victim"
+    # Hostile answers, each triggered by an SMS whose body contains the marker (so a test can aim at one SMS).
+    html_marker: str | None = None  # HTTP 200 with an HTML error page instead of JSON
+    reject_marker: str | None = None  # HTTP 400, as for a request over the context length
+    trickle_marker: str | None = None  # a valid answer sent one byte every 0.5 s
+    inf_marker: str | None = None  # amount 1e999, which JSON parsers read as infinity
+    null_usage: bool = False  # "usage" with null token counts, as some servers send
 
 
 @dataclass
@@ -66,13 +73,22 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _send(self, code: int, payload: dict[str, Any] | str) -> None:
+    def _send(self, code: int, payload: dict[str, Any] | str, trickle: bool = False) -> None:
         data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not trickle:
+            self.wfile.write(data)
+            return
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(0.5)
+        except OSError:
+            pass  # the client gave up, as it should
 
     def do_GET(self) -> None:
         stats = self.server.stats
@@ -98,6 +114,14 @@ class _Handler(BaseHTTPRequestHandler):
         if srv.roll(b.ptimeout):
             time.sleep(b.timeout_sleep)
             return self._send(200, {"error": "too late"})
+
+        def marked(marker: str | None) -> bool:
+            return marker is not None and any(marker in s["body"] for s in sms)
+
+        if marked(b.reject_marker):
+            return self._send(400, {"error": {"message": "This model's maximum context length is 8192 tokens"}})
+        if marked(b.html_marker):
+            return self._send(200, "<html><body><h1>502 Bad Gateway</h1></body></html>")
         results = [rules.extract(s["sms_id"], s["body"]) for s in sms]
         for result, message in zip(results, sms, strict=True):
             if b.inject_marker and b.inject_marker in message["body"]:
@@ -108,6 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
             if malformed
             else json.dumps({"results": results})
         )
+        if marked(b.inf_marker):
+            content = content.replace('"amount": null', '"amount": 1e999')
+            content = re.sub(r'"amount": [0-9.]+', '"amount": 1e999', content)
         with srv.stats.lock:
             srv.stats.ok += 1
         self._send(
@@ -120,11 +147,12 @@ class _Handler(BaseHTTPRequestHandler):
                     {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
                 ],
                 "usage": {
-                    "prompt_tokens": len(json.dumps(sms)) // 4 + 150,
-                    "completion_tokens": len(content) // 4,
-                    "total_tokens": len(json.dumps(sms)) // 4 + 150 + len(content) // 4,
+                    "prompt_tokens": None if b.null_usage else len(json.dumps(sms)) // 4 + 150,
+                    "completion_tokens": None if b.null_usage else len(content) // 4,
+                    "total_tokens": None if b.null_usage else len(json.dumps(sms)) // 4 + 150 + len(content) // 4,
                 },
             },
+            trickle=marked(b.trickle_marker),
         )
 
 
