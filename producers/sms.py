@@ -7,16 +7,21 @@ record, so a rerun (even after SIGKILL) skips exactly the SMS already on the top
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from bson import json_util
 from confluent_kafka import Producer
 from pymongo.database import Database
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
+from offsetflow.stream.dead_letters import DeadLetterWriter
+from offsetflow.stream.isolate import describe
+from offsetflow.stream.records import Failure, Origin
 from offsetflow.topic_reader import read_topic
-from offsetflow.topics import ensure_compacted
+from offsetflow.topics import dlq_for, ensure_compacted
 
 SMS_QUEUED = "_offsetflow.sms-queued"
 
@@ -26,6 +31,32 @@ class SmsProduceResult:
     unprocessed: int
     already_queued: int
     produced: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source _id, why): dead-lettered documents
+
+
+FIELDS = ("sms_id", "user_id", "sender", "body", "received_at")
+
+
+def sms_record(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ``sms.raw`` record of a source document, or ValueError saying what about the document is wrong."""
+    record = {k: doc.get(k) for k in FIELDS}
+    wrong = [k for k in ("sms_id", "user_id", "sender", "body") if not isinstance(record[k], str)]
+    if not isinstance(record["received_at"], datetime):
+        wrong.append("received_at")
+    if wrong:
+        shown = ", ".join(f"{k}={type(record[k]).__name__}" for k in wrong)
+        raise ValueError(
+            f"fields of the wrong type or missing: {shown} (sms_id, user_id, sender, body are "
+            "strings, received_at a date)"
+        )
+    return record
+
+
+def _dead_letter(doc: dict[str, Any], where: str, reason: str) -> Failure:
+    """A source document that cannot be queued, as a dead letter whose origin is the source collection."""
+    key = str(doc.get("_id"))[:200].encode()
+    value = json_util.dumps(doc)[:100_000].encode()
+    return Failure(Origin(f"mongodb:{where}", -1, -1, key, value, None), "source", reason)
 
 
 def queued_key(topic: str, database: str, sms_id: str) -> str:
@@ -55,18 +86,33 @@ def produce_sms(
     queued = queued_ids(kafka)
     query: dict[str, Any] = {"isprocessed": False} if user_id is None else {"isprocessed": False, "user_id": user_id}
     projection = {"sms_id": 1, "user_id": 1, "sender": 1, "body": 1, "received_at": 1}
-    docs = sorted(source["sms_fin_rawdata"].find(query, projection), key=lambda d: (d["user_id"], d["received_at"]))
-    fresh = [d for d in docs if queued_key(topic, source.name, d["sms_id"]) not in queued]
-    todo = fresh[:limit]
+    where = f"{source.name}.sms_fin_rawdata"
     schema = codec.load(codec.SMS_RAW)
+    docs, bad = [], []
+    for doc in source["sms_fin_rawdata"].find(query, projection):
+        try:
+            record = sms_record(doc)
+            docs.append((record, schema.encode(record)))
+        except Exception as exc:  # one malformed document is reported and dead-lettered; the rest goes on
+            bad.append((doc, f"cannot queue source document {str(doc.get('_id'))[:200]!r}: {describe(exc)}"))
+    docs.sort(key=lambda pair: (pair[0]["user_id"], pair[0]["received_at"]))
+    fresh = [d for d in docs if queued_key(topic, source.name, d[0]["sms_id"]) not in queued]
+    todo = fresh[:limit]
     on_progress(0, len(todo))
+    if bad:
+        # Dead letters of the source go out in a transaction of their own, with no marker: a rerun after the
+        # document is fixed queues it, and reports it again while it is still broken.
+        dead_letters = DeadLetterWriter(producer, dlq_for(topic), "produce sms")
+        producer.begin_transaction()
+        dead_letters.send([_dead_letter(doc, where, reason) for doc, reason in bad])
+        producer.commit_transaction(60)
     for start in range(0, len(todo), transaction_size):
         producer.begin_transaction()
-        for doc in todo[start : start + transaction_size]:
-            value = schema.encode({k: doc[k] for k in ("sms_id", "user_id", "sender", "body", "received_at")})
-            producer.produce(topic, key=doc["user_id"].encode(), value=value)  # per-user order is kept
-            producer.produce(SMS_QUEUED, key=queued_key(topic, source.name, doc["sms_id"]).encode(), value=b"1")
+        for record, value in todo[start : start + transaction_size]:
+            producer.produce(topic, key=record["user_id"].encode(), value=value)  # per-user order is kept
+            producer.produce(SMS_QUEUED, key=queued_key(topic, source.name, record["sms_id"]).encode(), value=b"1")
             producer.poll(0)
         producer.commit_transaction(60)
         on_progress(min(len(todo), start + transaction_size), len(todo))
-    return SmsProduceResult(len(docs), len(docs) - len(fresh), len(todo))
+    skipped = [(str(doc.get("_id")), reason) for doc, reason in bad]
+    return SmsProduceResult(len(docs) + len(bad), len(docs) - len(fresh), len(todo), skipped)
