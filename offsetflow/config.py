@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from offsetflow import kafka_logs, redact
+
 ENV_PREFIX = "OFFSETFLOW_"
 KAFKA_ENV_PREFIX = ENV_PREFIX + "KAFKA_"
 MONGO_ENV_PREFIX = ENV_PREFIX + "MONGO_"
@@ -31,6 +33,10 @@ class ConfigError(ValueError):
     """A setting the user gave cannot be used; the message says which and how to fix it."""
 
 
+# Every offsetflow log line is redacted, whichever entry point (CLI, consumers/, producers/) configured logging.
+redact.install()
+
+
 def env_name(flag: str) -> str:
     """``--sample-actors`` -> ``OFFSETFLOW_SAMPLE_ACTORS``."""
     return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
@@ -39,10 +45,13 @@ def env_name(flag: str) -> str:
 def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:
     """Parse repeated ``key=value`` flags; a malformed one is an error that names the flag."""
     out: dict[str, str] = {}
-    for pair in pairs:
+    for n, pair in enumerate(pairs, 1):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{what} expects key=value, got {pair!r}")
+            # The value is not echoed: a mistyped `sasl.password:...` would print the password.
+            raise ConfigError(
+                f"{what} expects KEY=VALUE, but value #{n} has no '=' or no key (not shown: it may hold a secret)"
+            )
         out[key.strip()] = value
     return out
 
@@ -78,10 +87,20 @@ class KafkaSettings:
 
     def client_config(self, defaults: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
         """librdkafka config: ``defaults`` < user settings < ``overrides`` (``enable_idempotence=True``
-        is ``enable.idempotence``), so settings the pipeline's correctness rests on cannot be overridden."""
+        is ``enable.idempotence``), so settings the pipeline's correctness rests on cannot be overridden.
+
+        Every client gets offsetflow's ``logger``/``error_cb``/``stats_cb`` (``offsetflow.kafka_logs``): librdkafka's
+        lines go through the ``offsetflow.kafka`` logger, rate-limited and redacted, instead of raw to stderr."""
         conf: dict[str, Any] = {**(defaults or {}), "bootstrap.servers": self.bootstrap_servers, **self.extra}
         conf.update({key.replace("_", "."): value for key, value in overrides.items()})
+        kafka_logs.attach(conf)
         return conf
+
+    def describe(self) -> str:
+        """The settings fit to print: brokers, and the pass-through settings with secrets masked."""
+        shown = redact.settings(self.extra)
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
+        return redact.uri(self.bootstrap_servers) + (f" ({extra})" if extra else "")
 
 
 @dataclass(frozen=True)
@@ -93,10 +112,24 @@ class MongoSettings:
     def resolve(cls, uri: str, mongo_option: Iterable[str] = ()) -> MongoSettings:
         return cls(uri=uri, options=mongo_options_from_env() | parse_pairs(mongo_option, "--mongo-option"))
 
+    def describe(self) -> str:
+        """The connection string fit to print: no password."""
+        return redact.uri(self.uri)
+
     def client(self, **kwargs: Any) -> Any:
+        """A ``MongoClient``; a URI or option pymongo cannot use is a ``ConfigError`` that names the setting and
+        shows the URI without its password."""
         from pymongo import MongoClient
+        from pymongo.errors import ConfigurationError
 
         opts: dict[str, Any] = {"serverSelectionTimeoutMS": 10_000, "appname": "offsetflow"}
         opts.update(self.options)
         opts.update(kwargs)
-        return MongoClient(self.uri, **opts)
+        try:
+            return MongoClient(self.uri, **opts)
+        except (ConfigurationError, ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"MongoDB settings unusable ({redact.text(str(exc))}); --mongo-uri is {self.describe()}: "
+                "use mongodb://[user:password@]host:port/ (port 1-65535, user and password URL-escaped), "
+                "options via --mongo-option KEY=VALUE"
+            ) from None

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from offsetflow.config import ConfigError
+from offsetflow import kafka_logs
+from offsetflow.config import ConfigError, KafkaSettings
 
 POSTS_IDS = "posts.ids"
 SMS_RAW = "sms.raw"
@@ -87,3 +89,90 @@ def _already_exists(future: Any) -> bool:
             return True
         raise
     return False
+
+
+# -- before a command starts: is Kafka there, and are its topics? ---------------------------------------------
+PROBE_TIMEOUT = 10.0  # one metadata request: long enough for a remote TLS/SASL handshake, short enough to wait
+
+
+class KafkaUnreachable(RuntimeError):
+    """No broker at the configured address answered; the message names the address and what to check."""
+
+
+class MissingTopic(ConfigError):
+    """A topic the command reads or writes does not exist."""
+
+
+def _hint(kafka: KafkaSettings) -> str:
+    hint = "is the broker running, and is --bootstrap-servers (OFFSETFLOW_BOOTSTRAP_SERVERS) right?"
+    if any(host.split(":")[0] in ("127.0.0.1", "localhost") for host in kafka.bootstrap_servers.split(",")):
+        hint += " `offsetflow dev up` starts the local stack"
+    return hint
+
+
+def _topics_now(admin: AdminClient, timeout: float) -> tuple[set[str], set[str]]:
+    """(topic names, broker addresses) from one metadata request."""
+    meta = admin.list_topics(timeout=timeout)
+    return set(meta.topics), {f"{b.host}:{b.port}" for b in meta.brokers.values()}
+
+
+def require_kafka(kafka: KafkaSettings, timeout: float = PROBE_TIMEOUT) -> set[str]:
+    """The cluster's topics, or ``KafkaUnreachable`` within ``timeout`` seconds: for commands that run once
+    (status, replay, dlq, clean, check, topics, produce). The error line says why, in our words."""
+    heard = kafka_logs.Recorder()
+    conf = kafka.client_config()
+    kafka_logs.attach(conf, heard.hub, replace=True)
+    admin = AdminClient(conf)
+    started = time.monotonic()
+    while True:
+        remaining = timeout - (time.monotonic() - started)
+        try:
+            names, _ = _topics_now(admin, max(0.5, min(2.0, remaining)))
+            return names
+        except KafkaException:
+            admin.poll(0)  # serves the client's queued log lines into `heard`
+        # Refused credentials, TLS or DNS failures do not mend in seconds: say so at once.
+        if heard.settled() or time.monotonic() - started >= timeout:
+            raise KafkaUnreachable(
+                f"Kafka at {kafka.describe()} not reachable: {heard.reason() or 'no answer'} "
+                f"(gave up after {time.monotonic() - started:.0f}s); {_hint(kafka)}"
+            )
+
+
+def wait_for_kafka(
+    kafka: KafkaSettings,
+    timeout: float | None,
+    say: Callable[[str], None],
+    interval: float = 2.0,
+) -> set[str]:
+    """The cluster's topics once Kafka answers, for consumers: a consumer started before Kafka (docker compose,
+    a reboot) waits, saying so every 30 s; ``timeout`` (None: for ever) bounds the wait."""
+    admin = AdminClient(kafka.client_config())  # its lines go through the shared, rate-limited hub
+    started = time.monotonic()
+    waited = False
+    while True:
+        try:
+            names, brokers = _topics_now(admin, interval)
+        except KafkaException:
+            admin.poll(0)
+            waited = True
+            elapsed = time.monotonic() - started
+            if timeout is not None and elapsed >= timeout:
+                raise KafkaUnreachable(
+                    f"Kafka at {kafka.describe()} not reachable within {timeout:g}s (--wait-for-kafka); {_hint(kafka)}"
+                ) from None
+            continue
+        if waited:
+            kafka_logs.HUB.reachable(brokers, kafka.bootstrap_servers)
+            say(f"Kafka at {kafka.describe()} answers after {time.monotonic() - started:.0f}s")
+        return names
+
+
+def require_topics(names: set[str], kafka: KafkaSettings, topic: str, flag: str) -> None:
+    """``MissingTopic`` naming the command that creates ``topic`` (given with ``flag``) unless it exists."""
+    if topic not in names:
+        create = "offsetflow topics create" + (f" {flag} {topic}" if topic not in (POSTS_IDS, SMS_RAW) else "")
+        raise MissingTopic(
+            f"topic {topic} does not exist on Kafka at {kafka.describe()}: create it with `{create}` "
+            f"(or fix {flag} if it is a typo)"
+        )

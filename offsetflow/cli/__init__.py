@@ -8,7 +8,10 @@ import typer
 from confluent_kafka import KafkaException
 from pymongo.errors import PyMongoError
 from rich.console import Console
+from rich.markup import escape
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer's own copy of click
 
+from offsetflow import redact
 from offsetflow.cli import check, clean, consume, dev, dlq, logs, produce, replay, seed, stats, status, topics
 from offsetflow.config import ConfigError
 from offsetflow.stack.process import StackError
@@ -32,14 +35,41 @@ app.command()(replay.replay)
 app.add_typer(dlq.app, name="dlq")
 app.command()(clean.clean)
 
-# Errors a user can act on: one line, no traceback.
+# Errors a user can act on: one line, no traceback. ConfigError covers settings offsetflow checks itself
+# (malformed --kafka-config, a MongoDB URI pymongo rejects, a missing topic), RuntimeError unreachable servers
+# and refusals (a group with running consumers).
 _USER_ERRORS = (StackError, ConfigError, KafkaException, PyMongoError, RuntimeError)
+
+USAGE_EXIT = 2  # the command line itself is wrong (a flag value out of range, an unknown flag): nothing ran
+ERROR_EXIT = 1  # it ran and stopped: the one line says why and what to do
+INTERRUPTED_EXIT = 130
+
+
+def say_error(message: str) -> None:
+    """One line on stderr, credentials masked (pymongo's ``full error: {...}`` document left out)."""
+    line = " ".join(redact.text(message.split(", full error: ", 1)[0]).split())
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(line)}", highlight=False)
 
 
 def main() -> None:
     logs.setup()
     try:
-        app()
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `offsetflow dev`: the help, as click would show it
+        Console(stderr=True).print(exc.format_message(), highlight=False, markup=False)
+        sys.exit(USAGE_EXIT)
+    except ClickException as exc:  # a flag value out of range, an unknown option, a missing argument
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        say_error(exc.format_message().rstrip(".") + where)
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # a "go ahead?" answered no
+        Console(stderr=True).print("aborted: nothing changed")
+        sys.exit(ERROR_EXIT)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        sys.exit(INTERRUPTED_EXIT)
     except _USER_ERRORS as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(1)
+        say_error(str(exc))
+        sys.exit(ERROR_EXIT)
+    sys.exit(code if isinstance(code, int) else 0)

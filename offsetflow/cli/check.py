@@ -11,7 +11,7 @@ from rich.console import Console
 
 from offsetflow import codec
 from offsetflow.cli import options
-from offsetflow.cli.options import BootstrapServers, KafkaConfig, MongoOption, MongoUri, opt
+from offsetflow.cli.options import COUNT, BootstrapServers, KafkaConfig, MongoOption, MongoUri, opt
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
 from offsetflow.topics import ensure_topics
 
@@ -19,15 +19,17 @@ CHECK_TOPIC = "_offsetflow.check"
 
 
 def check(
-    records: Annotated[int, opt("--records", "Avro records to send through Kafka and read back.")] = 100,
+    records: Annotated[int, opt("--records", "Avro records to send through Kafka and read back.", **COUNT)] = 100,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
     mongo_uri: MongoUri = DEFAULT_MONGO_URI,
     mongo_option: MongoOption = None,
 ) -> None:
     """Round-trip Avro records through Kafka and a document through MongoDB, and report timings."""
-    console = Console()
-    kafka = options.kafka(bootstrap_servers, kafka_config)
+    console = Console(soft_wrap=True)
+    mongo = options.mongo(mongo_uri, mongo_option)
+    mongo.client(connect=False).close()  # a URI pymongo cannot use fails here, before any round trip
+    kafka = options.reachable_kafka(bootstrap_servers, kafka_config)
     schema = codec.load(codec.POST_ID)
     run = uuid.uuid4().hex[:12]
 
@@ -38,7 +40,7 @@ def check(
         value = schema.encode({"post_id": f"{run}-{i}", "platform": "check", "actor_id": run, "sample_seed": i})
         producer.produce(CHECK_TOPIC, key=run.encode(), value=value)
     if producer.flush(30) != 0:
-        raise RuntimeError(f"could not deliver {records} records to {bootstrap_servers} within 30s")
+        raise RuntimeError(f"could not deliver {records} records to {kafka.describe()} within 30s")
     consumer = Consumer(
         kafka.client_config(
             group_id=f"_offsetflow.check.{run}",
@@ -60,11 +62,12 @@ def check(
         raise RuntimeError(f"read back {seen} of {records} records from {CHECK_TOPIC}")
     kafka_s = time.perf_counter() - started
     console.print(
-        f"[green]kafka[/green]   {bootstrap_servers}: {records} Avro records produced and consumed in {kafka_s:.2f}s"
+        f"[green]kafka[/green]   {kafka.describe()}: {records} Avro records produced and consumed in {kafka_s:.2f}s",
+        highlight=False,
     )
 
     started = time.perf_counter()
-    with options.mongo(mongo_uri, mongo_option).client() as client:
+    with mongo.client() as client:
         coll = client["offsetflow"]["_check"]
         coll.replace_one({"_id": run}, {"_id": run, "n": 1}, upsert=True)
         coll.replace_one({"_id": run}, {"_id": run, "n": 2}, upsert=True)
@@ -74,5 +77,7 @@ def check(
     if doc is None or doc["n"] != 2:
         raise RuntimeError(f"MongoDB upsert read back {doc!r}")
     console.print(
-        f"[green]mongodb[/green] {mongo_uri}: upsert + read (server {version}) in {time.perf_counter() - started:.2f}s"
+        f"[green]mongodb[/green] {mongo.describe()}: upsert + read (server {version}) "
+        f"in {time.perf_counter() - started:.2f}s",
+        highlight=False,
     )

@@ -38,7 +38,7 @@ def clean(
     """
     if group is None and out is None:
         raise typer.BadParameter("name --group, --out, or both")
-    groups = Groups(options.kafka(bootstrap_servers, kafka_config))
+    groups = Groups(options.reachable_kafka(bootstrap_servers, kafka_config))
     plan: list[str] = []
     group_topics: list[str] = []
     if group is not None:

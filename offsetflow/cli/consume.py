@@ -15,11 +15,15 @@ from consumers.sms import SmsProcessor
 from offsetflow import codec, topics
 from offsetflow.cli import options
 from offsetflow.cli.options import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
     BatchSize,
     BootstrapServers,
     ChunkMaxAge,
     ChunkRows,
     Group,
+    GroupInstanceId,
     KafkaConfig,
     MetricsPort,
     MongoOption,
@@ -29,9 +33,10 @@ from offsetflow.cli.options import (
     SmsTopic,
     SourceDatabase,
     UntilIdle,
+    WaitForKafka,
     opt,
 )
-from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
+from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, KafkaSettings, MongoSettings
 from offsetflow.lookup import LookupMode
 from offsetflow.posts.rows import POST_ROW_SCHEMA
 from offsetflow.sinks.chunks import list_chunks
@@ -60,6 +65,15 @@ def print_summary(summary: RunSummary, where: list[str]) -> None:
         console.print(f"  {line}")
 
 
+def ready(kafka: KafkaSettings, mongo: MongoSettings, topic: str, flag: str, wait: float | None) -> None:
+    """Before a consumer joins its group: Kafka answers (waiting for it, with a line every 30 s, up to ``wait``
+    seconds, None for ever) and the input topic and its dead-letter topic exist (else a one-line error)."""
+    console.print(f"Kafka at {kafka.describe()}, MongoDB at {mongo.describe()}", highlight=False)
+    names = topics.wait_for_kafka(kafka, wait, say=console.print)
+    for name in (topic, topics.dlq_for(topic)):
+        topics.require_topics(names, kafka, name, flag)
+
+
 @contextmanager
 def serving_metrics(group: str, topic: str, port: int | None) -> Iterator[LoopMetrics]:
     metrics = LoopMetrics(group, topic)
@@ -82,8 +96,8 @@ def posts(
     sink_database: SinkDatabase = "offsetflow",
     sink_collection: Annotated[str, opt("--sink-collection", "Collection the sampled posts go to.")] = "sampled_posts",
     batch_size: BatchSize = 1000,
-    fetch_batch: Annotated[int, opt("--fetch-batch", "Post ids per MongoDB query (mode `in`).")] = 500,
-    fetch_workers: Annotated[int, opt("--fetch-workers", "Parallel MongoDB fetches.")] = 8,
+    fetch_batch: Annotated[int, opt("--fetch-batch", "Post ids per MongoDB query (mode `in`).", **COUNT)] = 500,
+    fetch_workers: Annotated[int, opt("--fetch-workers", "Parallel MongoDB fetches.", **COUNT)] = 8,
     fetch_mode: Annotated[
         str, opt("--fetch-mode", "`in` ($in batches), `by-id` (one indexed lookup each), `auto` (by server).")
     ] = "auto",
@@ -91,6 +105,8 @@ def posts(
     chunk_max_age: ChunkMaxAge = 30.0,
     until_idle: UntilIdle = None,
     metrics_port: MetricsPort = None,
+    group_instance_id: GroupInstanceId = None,
+    wait_for_kafka: WaitForKafka = None,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
     mongo_uri: MongoUri = DEFAULT_MONGO_URI,
@@ -102,12 +118,20 @@ def posts(
     if fetch_mode not in ("auto", "in", "by-id"):
         raise typer.BadParameter("choose auto, in or by-id", param_hint="--fetch-mode")
     mode: LookupMode = fetch_mode  # type: ignore[assignment]
-    kafka = options.kafka(bootstrap_servers, kafka_config)
-    with options.mongo(mongo_uri, mongo_option).client() as client:
+    kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
+    with mongo.client() as client:
+        ready(kafka, mongo, posts_topic, "--posts-topic", wait_for_kafka)
         sink_coll = client[sink_database][sink_collection]
         parquet = ParquetChunkSink(out, posts_topic, POST_ROW_SCHEMA, "post_id", chunk_rows, chunk_max_age)
         fetcher = PostFetcher(client[source_database][source_collection], fetch_batch, fetch_workers, mode)
-        settings = LoopSettings(posts_topic, group, topics.dlq_for(posts_topic), batch_size, until_idle=until_idle)
+        settings = LoopSettings(
+            posts_topic,
+            group,
+            topics.dlq_for(posts_topic),
+            batch_size,
+            until_idle=until_idle,
+            group_instance_id=options.group_instance_id(group_instance_id),
+        )
         console.print(
             f"group {group} on {posts_topic}: fetching from {source_database}.{source_collection} "
             f"({fetcher.mode}), writing {out} and {sink_database}.{sink_collection}"
@@ -159,12 +183,14 @@ def sms(
     llm_api_key: Annotated[
         str, opt("--llm-api-key", "API key (or set OFFSETFLOW_LLM_API_KEY).", show_default=False)
     ] = "",
-    llm_batch_size: Annotated[int, opt("--llm-batch-size", "SMS per LLM request.")] = 10,
-    llm_concurrency: Annotated[int, opt("--llm-concurrency", "LLM requests in flight.")] = 4,
-    llm_rpm: Annotated[float, opt("--llm-rpm", "Requests per minute limit.")] = 500,
-    llm_tpm: Annotated[float, opt("--llm-tpm", "Tokens per minute limit.")] = 200_000,
-    llm_timeout: Annotated[float, opt("--llm-timeout", "Seconds per LLM request.")] = 60,
-    llm_max_retries: Annotated[int, opt("--llm-max-retries", "Retries on 429/5xx/timeouts/malformed output.")] = 5,
+    llm_batch_size: Annotated[int, opt("--llm-batch-size", "SMS per LLM request.", **COUNT)] = 10,
+    llm_concurrency: Annotated[int, opt("--llm-concurrency", "LLM requests in flight.", **COUNT)] = 4,
+    llm_rpm: Annotated[float, opt("--llm-rpm", "Requests per minute limit.", **POSITIVE)] = 500,
+    llm_tpm: Annotated[float, opt("--llm-tpm", "Tokens per minute limit.", **POSITIVE)] = 200_000,
+    llm_timeout: Annotated[float, opt("--llm-timeout", "Seconds per LLM request.", **POSITIVE)] = 60,
+    llm_max_retries: Annotated[
+        int, opt("--llm-max-retries", "Retries on 429/5xx/timeouts/malformed output.", **NON_NEGATIVE)
+    ] = 5,
     force: Annotated[bool, opt("--force", "Re-extract SMS whose result for this model and prompt is stored.")] = False,
     out: OutDir = Path("out/sms"),
     group: Group = "sms-processor",
@@ -175,6 +201,8 @@ def sms(
     chunk_max_age: ChunkMaxAge = 30.0,
     until_idle: UntilIdle = None,
     metrics_port: MetricsPort = None,
+    group_instance_id: GroupInstanceId = None,
+    wait_for_kafka: WaitForKafka = None,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
     mongo_uri: MongoUri = DEFAULT_MONGO_URI,
@@ -183,7 +211,7 @@ def sms(
     """Extract transactions from the SMS topic: upsert one result per SMS into `financial_transactions` (by
     sms_id), then mark the SMS `isprocessed: true`, write Parquet chunks, and commit. Results already stored for
     the same model and prompt version are reused, not paid for again. Failures go to `<topic>.dlq`."""
-    kafka = options.kafka(bootstrap_servers, kafka_config)
+    kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
     extractor = _extractor(
         llm,
         llm_base_url,
@@ -196,7 +224,8 @@ def sms(
         llm_timeout,
         llm_max_retries,
     )
-    with options.mongo(mongo_uri, mongo_option).client() as client:
+    with mongo.client() as client:
+        ready(kafka, mongo, sms_topic, "--sms-topic", wait_for_kafka)
         db = client[source_database]
         processor = SmsProcessor(db[RESULTS], extractor, force)
         sinks = [
@@ -204,7 +233,14 @@ def sms(
             MarkProcessedSink(db[RAW]),
             ParquetChunkSink(out, sms_topic, TRANSACTION_ROW_SCHEMA, "sms_id", chunk_rows, chunk_max_age),
         ]
-        settings = LoopSettings(sms_topic, group, topics.dlq_for(sms_topic), batch_size, until_idle=until_idle)
+        settings = LoopSettings(
+            sms_topic,
+            group,
+            topics.dlq_for(sms_topic),
+            batch_size,
+            until_idle=until_idle,
+            group_instance_id=options.group_instance_id(group_instance_id),
+        )
         console.print(
             f"group {group} on {sms_topic}: extractor {extractor.model}, writing {out} and {source_database}.{RESULTS}"
         )

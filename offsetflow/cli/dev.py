@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from offsetflow import redact
 from offsetflow.cli.options import CacheDir, ControllerPort, DataDir, KafkaPort, MongoPort
 from offsetflow.stack.local import LocalStack
 
@@ -37,7 +38,7 @@ def up(
         stack.up(say=console.print)
     console.print("[green]local stack is up[/green]")
     print(f"OFFSETFLOW_BOOTSTRAP_SERVERS={stack.kafka.bootstrap_servers}")
-    print(f"OFFSETFLOW_MONGO_URI={stack.ferretdb.uri}")
+    print(f"OFFSETFLOW_MONGO_URI={redact.uri(stack.ferretdb.uri)}")
 
 
 @app.command()
@@ -65,6 +66,6 @@ def status(
     out = Console(soft_wrap=True)
     for row in rows:
         state = f"[green]running[/green] (pid {row.pid})" if row.pid else "[red]stopped[/red]"
-        out.print(f"{row.name:<9} {state}  {row.address}  log: {row.log_file}", highlight=False)
+        out.print(f"{row.name:<9} {state}  {redact.uri(row.address)}  log: {row.log_file}", highlight=False)
     if not all(row.pid for row in rows):
         raise typer.Exit(1)

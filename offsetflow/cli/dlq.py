@@ -71,7 +71,9 @@ def list_(
     kafka_config: KafkaConfig = None,
 ) -> None:
     """List dead letters waiting for a fix: reason, origin (topic[partition]@offset) and a payload preview."""
-    letters = [d for d in _load(options.kafka(bootstrap_servers, kafka_config), topic) if all_ or not d.redriven_at]
+    letters = [
+        d for d in _load(options.reachable_kafka(bootstrap_servers, kafka_config), topic) if all_ or not d.redriven_at
+    ]
     if as_json:
         print(json.dumps([_summary(d) for d in letters], indent=2, default=str))
         return
@@ -96,7 +98,7 @@ def show(
     kafka_config: KafkaConfig = None,
 ) -> None:
     """Show dead letters whole: reason, origin, consumer group, times, key and the decoded original record."""
-    letters = _select(_load(options.kafka(bootstrap_servers, kafka_config), topic), ids)
+    letters = _select(_load(options.reachable_kafka(bootstrap_servers, kafka_config), topic), ids)
     print(json.dumps([_summary(d) for d in letters], indent=2, ensure_ascii=False, default=str))
 
 
@@ -133,7 +135,7 @@ def redrive(
     skip it (unless --again). The running (or next) consumer processes the records like any other; its sinks are
     idempotent, so nothing is written twice. A record that fails again gets a new dead letter.
     """
-    kafka = options.kafka(bootstrap_servers, kafka_config)
+    kafka = options.reachable_kafka(bootstrap_servers, kafka_config)
     letters = _load(kafka, topic)
     candidates = _select(letters, ids) if ids else letters
     chosen = [d for d in candidates if (again or not d.redriven_at) and error_type in (None, d.error_type)]

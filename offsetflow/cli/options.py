@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from offsetflow import topics
 from offsetflow.config import (
     KafkaSettings,
     MongoSettings,
@@ -17,6 +19,19 @@ from offsetflow.config import (
 def opt(flag: str, help: str, **kwargs: Any) -> Any:
     """A typer option whose environment variable follows the project's one naming scheme."""
     return typer.Option(flag, envvar=env_name(flag), show_envvar=True, help=help, **kwargs)
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{value:g} is not greater than 0")
+    return value
+
+
+# Numeric flags are checked before anything runs: a bad value is a one-line error with exit code 2.
+COUNT: dict[str, Any] = {"min": 1}  # how many: at least one
+NON_NEGATIVE: dict[str, Any] = {"min": 0}
+POSITIVE: dict[str, Any] = {"callback": _positive}  # seconds, rates: more than zero
+PORT: dict[str, Any] = {"min": 1, "max": 65535}
 
 
 BootstrapServers = Annotated[str, opt("--bootstrap-servers", "Kafka bootstrap servers, host:port[,host:port].")]
@@ -45,9 +60,9 @@ DataDir = Annotated[
     Path | None,
     opt("--data-dir", "Where the local stack keeps its data [default: ~/.local/share/offsetflow/dev]."),
 ]
-KafkaPort = Annotated[int, opt("--kafka-port", "Local Kafka broker port.")]
-ControllerPort = Annotated[int, opt("--controller-port", "Local Kafka KRaft controller port.")]
-MongoPort = Annotated[int, opt("--mongo-port", "Local FerretDB (MongoDB protocol) port.")]
+KafkaPort = Annotated[int, opt("--kafka-port", "Local Kafka broker port.", **PORT)]
+ControllerPort = Annotated[int, opt("--controller-port", "Local Kafka KRaft controller port.", **PORT)]
+MongoPort = Annotated[int, opt("--mongo-port", "Local FerretDB (MongoDB protocol) port.", **PORT)]
 
 Platforms = Annotated[str, opt("--platforms", "Comma-separated platforms: twitter,facebook,telegram.")]
 Seed = Annotated[int, opt("--seed", "Random seed; the same seed gives the same data or sample.")]
@@ -57,21 +72,67 @@ SmsTopic = Annotated[str, opt("--sms-topic", "Topic of raw SMS to process.")]
 Group = Annotated[str, opt("--group", "Consumer group: its committed offsets are the checkpoint.")]
 OutDir = Annotated[Path, opt("--out", "Directory for Parquet chunk files (one folder per topic and partition).")]
 UntilIdle = Annotated[
-    float | None, opt("--until-idle", "Exit cleanly once no record arrived for this many seconds.", metavar="SECONDS")
+    float | None,
+    opt(
+        "--until-idle", "Exit cleanly once no record arrived for this many seconds.", metavar="SECONDS", **NON_NEGATIVE
+    ),
 ]
-BatchSize = Annotated[int, opt("--batch-size", "Records consumed and processed per batch.")]
-ChunkRows = Annotated[int, opt("--chunk-rows", "Rows per Parquet chunk file (per partition).")]
+BatchSize = Annotated[int, opt("--batch-size", "Records consumed and processed per batch.", **COUNT)]
+ChunkRows = Annotated[int, opt("--chunk-rows", "Rows per Parquet chunk file (per partition).", **COUNT)]
 ChunkMaxAge = Annotated[
-    float, opt("--chunk-max-age", "Write a partial chunk after this many seconds, so offsets keep moving.")
+    float, opt("--chunk-max-age", "Write a partial chunk after this many seconds, so offsets keep moving.", **POSITIVE)
 ]
 MetricsPort = Annotated[
     int | None,
-    opt("--metrics-port", "Serve Prometheus metrics at http://0.0.0.0:PORT/metrics [default: off].", metavar="PORT"),
+    opt(
+        "--metrics-port",
+        "Serve Prometheus metrics at http://0.0.0.0:PORT/metrics [default: off].",
+        metavar="PORT",
+        **PORT,
+    ),
 ]
+
+
+WaitForKafka = Annotated[
+    float | None,
+    opt(
+        "--wait-for-kafka",
+        "How long to wait at start for Kafka to answer, saying so every 30 s [default: for ever, so a consumer "
+        "started before Kafka (docker compose, a reboot) simply begins once it is up].",
+        metavar="SECONDS",
+        **NON_NEGATIVE,
+    ),
+]
+GroupInstanceId = Annotated[
+    str | None,
+    opt(
+        "--group-instance-id",
+        "Static group membership (Kafka group.instance.id): a consumer restarted with the same id gets its "
+        "partitions back at once, instead of after the session timeout, with no rebalance of the others. Must be "
+        "unique among the group's live consumers; {hostname} is replaced by this machine's host name, so each "
+        "docker compose replica keeps a stable id of its own across restarts. [default: dynamic membership]",
+        metavar="ID",
+    ),
+]
+
+
+def group_instance_id(template: str | None) -> str | None:
+    """``posts-{hostname}`` -> ``posts-3f2a9c1b0d4e``; blank means dynamic membership."""
+    if template is None or not template.strip():
+        return None
+    return template.strip().replace("{hostname}", socket.gethostname())
 
 
 def kafka(bootstrap_servers: str, kafka_config: list[str] | None) -> KafkaSettings:
     return KafkaSettings.resolve(bootstrap_servers, kafka_config or ())
+
+
+def reachable_kafka(bootstrap_servers: str, kafka_config: list[str] | None) -> KafkaSettings:
+    """Settings of a Kafka that answered within seconds, for commands that run once: an unreachable broker is a
+    one-line error naming the address, not a minute and a half of timeouts."""
+    settings = kafka(bootstrap_servers, kafka_config)
+    topics.require_kafka(settings)
+    return settings
 
 
 def mongo(mongo_uri: str, mongo_option: list[str] | None) -> MongoSettings:

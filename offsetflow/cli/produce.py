@@ -10,6 +10,7 @@ from rich.console import Console
 from offsetflow import topics
 from offsetflow.cli import options
 from offsetflow.cli.options import (
+    COUNT,
     BootstrapServers,
     KafkaConfig,
     MongoOption,
@@ -22,7 +23,7 @@ from offsetflow.cli.options import (
     opt,
 )
 from offsetflow.cli.seed import progress_bar
-from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
+from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, KafkaSettings, MongoSettings
 from producers.posts import PostSample, produce_post_ids
 from producers.sms import produce_sms
 
@@ -30,12 +31,28 @@ app = typer.Typer(help="Stream work items into Kafka; safe to rerun and to kill 
 console = Console(stderr=True)
 
 
+def _settings(
+    bootstrap_servers: str,
+    kafka_config: list[str] | None,
+    mongo_uri: str,
+    mongo_option: list[str] | None,
+    topic: str,
+    flag: str,
+) -> tuple[KafkaSettings, MongoSettings]:
+    """Checked before anything is produced: the MongoDB settings are usable, Kafka answers within seconds (a
+    producer is a job that runs once; `restart: on-failure` reruns it), and the output topic exists."""
+    kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
+    mongo.client(connect=False).close()
+    topics.require_topics(topics.require_kafka(kafka), kafka, topic, flag)
+    return kafka, mongo
+
+
 @app.command()
 def posts(
     platforms: Platforms = "twitter,facebook,telegram",
-    sample_actors: Annotated[int, opt("--sample-actors", "Actors to sample per platform.")] = 50,
+    sample_actors: Annotated[int, opt("--sample-actors", "Actors to sample per platform.", **COUNT)] = 50,
     seed: Seed = 42,
-    transaction_size: Annotated[int, opt("--transaction-size", "Post ids per Kafka transaction.")] = 1000,
+    transaction_size: Annotated[int, opt("--transaction-size", "Post ids per Kafka transaction.", **COUNT)] = 1000,
     posts_topic: PostsTopic = topics.POSTS_IDS,
     source_database: SourceDatabase = "social",
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
@@ -49,9 +66,12 @@ def posts(
     success) never puts an id in the topic twice.
     """
     names = [p.strip() for p in platforms.split(",") if p.strip()]
-    kafka = options.kafka(bootstrap_servers, kafka_config)
+    kafka, mongo = _settings(bootstrap_servers, kafka_config, mongo_uri, mongo_option, posts_topic, "--posts-topic")
     sample = PostSample(names, sample_actors, seed)
-    with options.mongo(mongo_uri, mongo_option).client() as client, progress_bar() as bar:
+    console.print(
+        f"sampling {source_database} on MongoDB at {mongo.describe()} into {posts_topic} on {kafka.describe()}"
+    )
+    with mongo.client() as client, progress_bar() as bar:
         task = bar.add_task(f"producing to {posts_topic}", total=None)
         result = produce_post_ids(
             kafka,
@@ -73,7 +93,7 @@ def posts(
 @app.command()
 def sms(
     user_id: Annotated[str | None, opt("--user-id", "Only this user's SMS.")] = None,
-    limit: Annotated[int | None, opt("--limit", "Queue at most this many SMS.")] = None,
+    limit: Annotated[int | None, opt("--limit", "Queue at most this many SMS.", **COUNT)] = None,
     sms_topic: SmsTopic = topics.SMS_RAW,
     source_database: SourceDatabase = "sms",
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
@@ -83,8 +103,12 @@ def sms(
 ) -> None:
     """Queue unprocessed SMS (`isprocessed: false`) on the SMS topic, keyed by user id so each user's order
     is kept. SMS already queued (recorded in Kafka, in the same transaction) or done are skipped."""
-    kafka = options.kafka(bootstrap_servers, kafka_config)
-    with options.mongo(mongo_uri, mongo_option).client() as client, progress_bar() as bar:
+    kafka, mongo = _settings(bootstrap_servers, kafka_config, mongo_uri, mongo_option, sms_topic, "--sms-topic")
+    console.print(
+        f"queueing {source_database} on MongoDB at {mongo.describe()} onto {sms_topic} on {kafka.describe()}",
+        highlight=False,
+    )
+    with mongo.client() as client, progress_bar() as bar:
         task = bar.add_task(f"producing to {sms_topic}", total=None)
         result = produce_sms(
             kafka,
@@ -98,3 +122,11 @@ def sms(
         f"{result.unprocessed:,} unprocessed SMS, {result.already_queued:,} already queued; "
         f"queued {result.produced:,} on {sms_topic}"
     )
+    if result.skipped:
+        console.print(
+            f"[yellow]skipped {len(result.skipped):,} source documents that cannot be queued[/yellow] (dead letters "
+            f"on {topics.dlq_for(sms_topic)}; fix them and run this again):",
+            highlight=False,
+        )
+        for source_id, reason in result.skipped[:10]:
+            console.print(f"  {source_id}: {reason}", highlight=False, markup=False)

@@ -27,8 +27,16 @@ def replay(
     topic: Annotated[
         list[str] | None, opt("--topic", "Topic to replay, repeatable [default: every topic the group committed].")
     ] = None,
-    partition: Annotated[int | None, opt("--partition", "Only this partition.")] = None,
+    partition: Annotated[int | None, opt("--partition", "Only this partition.", min=0)] = None,
     dry_run: Annotated[bool, opt("--dry-run", "Show the new offsets without changing anything.")] = False,
+    create: Annotated[
+        bool,
+        opt(
+            "--create",
+            "Allow a group that has no committed offsets and no consumer: it is created with these offsets "
+            "(without it, such a group is refused as a likely typo).",
+        ),
+    ] = False,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
 ) -> None:
@@ -46,8 +54,8 @@ def replay(
       offsetflow replay --group sms-processor --to 2026-11-23T09:30 --topic sms.raw
     """
     target = replays.parse_target(to)
-    groups = Groups(options.kafka(bootstrap_servers, kafka_config))
-    moves = replays.plan(groups, group, target, topic or (), partition)
+    groups = Groups(options.reachable_kafka(bootstrap_servers, kafka_config))
+    moves = replays.plan(groups, group, target, topic or (), partition, create=create)
     console = Console(stderr=True)
     table = Table(
         "topic",

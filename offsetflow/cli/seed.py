@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from offsetflow.cli import options
-from offsetflow.cli.options import MongoOption, MongoUri, Platforms, Seed, SourceDatabase, opt
+from offsetflow.cli.options import COUNT, MongoOption, MongoUri, Platforms, Seed, SourceDatabase, opt
 from offsetflow.config import DEFAULT_MONGO_URI
 from offsetflow.posts.source import seed_posts
 from offsetflow.sms.source import seed_sms
@@ -45,8 +45,8 @@ def _already_seeded(mongo_uri: str, mongo_option: list[str] | None, database: st
 @app.command()
 def posts(
     platforms: Platforms = "twitter,facebook,telegram",
-    actors: Annotated[int, opt("--actors", "Actors per platform.")] = 200,
-    posts_per_actor: Annotated[int, opt("--posts-per-actor", "Posts per actor.")] = 50,
+    actors: Annotated[int, opt("--actors", "Actors per platform.", **COUNT)] = 200,
+    posts_per_actor: Annotated[int, opt("--posts-per-actor", "Posts per actor.", **COUNT)] = 50,
     seed: Seed = 42,
     replace: Annotated[bool, opt("--replace", "Drop existing actors/posts collections first.")] = False,
     if_empty: IfEmpty = False,
@@ -81,8 +81,8 @@ def posts(
 
 @app.command()
 def sms(
-    users: Annotated[int, opt("--users", "Users to create SMS for.")] = 20,
-    per_user: Annotated[int, opt("--per-user", "SMS per user.")] = 100,
+    users: Annotated[int, opt("--users", "Users to create SMS for.", **COUNT)] = 20,
+    per_user: Annotated[int, opt("--per-user", "SMS per user.", **COUNT)] = 100,
     seed: Seed = 42,
     replace: Annotated[bool, opt("--replace", "Drop existing sms_fin_rawdata (and its truth) first.")] = False,
     if_empty: IfEmpty = False,

@@ -30,7 +30,7 @@ def sms(
     mongo_option: MongoOption = None,
 ) -> None:
     """Per user: SMS total, processed, transactions found, failed (dead letters) and pending."""
-    kafka = options.kafka(bootstrap_servers, kafka_config)
+    kafka = options.reachable_kafka(bootstrap_servers, kafka_config)
     schema = codec.load(codec.SMS_RAW)
     failed: Counter[str] = Counter()
     for letter in dlq.load(kafka, topics.dlq_for(sms_topic)):

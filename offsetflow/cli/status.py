@@ -50,7 +50,7 @@ def status(
     commit, the recent rate and an ETA. Then chunk files per output directory and dead letters per dead-letter
     topic. It only reads, so it is safe while consumers run.
     """
-    report = collect(options.kafka(bootstrap_servers, kafka_config), group, out or DEFAULT_OUT_DIRS)
+    report = collect(options.reachable_kafka(bootstrap_servers, kafka_config), group, out or DEFAULT_OUT_DIRS)
     if as_json:
         print(json.dumps(report.as_json(), indent=2))
         return

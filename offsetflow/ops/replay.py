@@ -49,6 +49,25 @@ def parse_target(text: str) -> ReplayTarget:
     return ReplayTarget("time", int(when.astimezone().timestamp() * 1000), t)
 
 
+class UnknownGroup(ConfigError):
+    """The group has never committed and has no consumer: most likely a typo, and replaying would create it."""
+
+
+def _unknown(groups: Groups, group: str) -> str:
+    known = groups.names()
+    listed = (
+        f"known groups: {', '.join(known)}"
+        if 0 < len(known) <= 10
+        else f"{len(known)} groups exist (`offsetflow status` lists them)"
+        if known
+        else "no group has committed yet"
+    )
+    return (
+        f"group {group} has no committed offsets and no running consumer, so replay would create it; {listed}. "
+        "Check the name, or pass --create to set a new group's starting offsets (with --topic)"
+    )
+
+
 @dataclass(frozen=True)
 class Move:
     topic: str
@@ -65,9 +84,16 @@ class Move:
 
 
 def plan(
-    groups: Groups, group: str, target: ReplayTarget, topics: Sequence[str] = (), partition: int | None = None
+    groups: Groups,
+    group: str,
+    target: ReplayTarget,
+    topics: Sequence[str] = (),
+    partition: int | None = None,
+    create: bool = False,
 ) -> list[Move]:
     state = groups.describe(group, topics)
+    if not create and not state.members and all(p.committed is None for p in state.partitions):
+        raise UnknownGroup(_unknown(groups, group))
     chosen = list(topics) or state.topics
     if not chosen:
         raise ConfigError(f"group {group} has no committed offsets yet: name the topic to replay with --topic")
