@@ -380,6 +380,108 @@ def test_a_due_date_line_after_a_card_alert_is_a_footer() -> None:
     not_txn("Payment of Rs 2,340.00 on card XX5150 is due on 05-04-26.")
 
 
+# --- generalisation: families that no single bank's template taught us ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "amount", "direction"),
+    [
+        # styled "spent" (mathematical sans-serif letters)
+        ("Rs 215.00 \U0001d5cc\U0001d5c9\U0001d5be\U0001d5c7\U0001d5cd on card XX6060 at NOODLE BAR.", 215.0, "debit"),
+        ("\uff29\uff2e\uff32 \uff12\uff11\uff15.\uff10\uff10 debited from A/c XX6060.", 215.0, "debit"),  # full-width
+        ("INR\u00a0215.00 debited from A/c\u00a0XX6060 on 06-06-26.", 215.0, "debit"),  # no-break spaces
+        ("\u20a8 215 credited to your A/c XX6060 by IMPS.", 215.0, "credit"),  # the rupee sign ₨
+        ("Your a/c XX6060 is\r\n  debited\n\n for INR\n 215.00 on 06-06-26.", 215.0, "debit"),  # broken lines
+        ("Rs 215.00   was     debited   from   A/c   XX6060.", 215.0, "debit"),  # runs of spaces
+        ("Rs 215.00 deb\u200bited from A/c XX6060 \u2013 NOODLE BAR.", 215.0, "debit"),  # zero-width, en dash
+        ("\u2018Rs 215.00\u2019 credited to your A/c XX6060.", 215.0, "credit"),  # curly quotes
+        ("Rs.215.00debited from A/c XX6060 on 06-06-26.", 215.0, "debit"),  # glued words
+        ("A/c XX6060 debited with INR215.00for UPI txn to NOODLE BAR.", 215.0, "debit"),
+        ("Your A/c XX6060 is debitedINR 215.00 on 06-06-26.", 215.0, "debit"),
+        ("A payment ofRs.215.00 from A/c XX6060 was successful.", 215.0, "debit"),
+        ("215.00INR credited to A/c XX6060.", 215.0, "credit"),
+    ],
+)
+def test_text_is_normalised_before_matching(body: str, amount: float, direction: str) -> None:
+    """NFKC (styled and full-width letters and digits, no-break spaces, ₨), curly quotes, dashes, invisible
+    characters, runs of blanks and line breaks; words glued to amounts."""
+    is_txn(body, amount, "INR", direction, "XX6060")
+
+
+def test_a_completion_word_counts_across_one_long_sentence_but_not_past_it() -> None:
+    long = (
+        "Your payment of Rs 1,499.00 from your account XX2290 towards the MOBILE BILL for the month of March "
+        "2026 has been processed successfully."
+    )
+    is_txn(long, 1499.0, "INR", "debit", "XX2290")
+    is_txn(
+        "Your transaction of INR 2,000.00 at QUICK MART using card ending 2290 on 02-04-2026 at 14:22 hrs has "
+        "been completed successfully.",
+        2000.0,
+        "INR",
+        "debit",
+        "XX2290",
+    )
+    not_txn("Make a payment of Rs 500 or more this weekend. Offer ends soon. Orders processed within a day.")
+
+
+def test_dotted_and_bracketed_dr_cr_tags() -> None:
+    is_txn("INR 325.00 D.R. A/c XX5501 UPI/KAVYA.", 325.0, "INR", "debit", "XX5501")
+    is_txn("A/c XX5501: INR 325.00 (Cr) on 05-04-26 NEFT from ACME.", 325.0, "INR", "credit", "XX5501")
+
+
+def test_thresholds_and_rates_are_not_amounts_that_moved() -> None:
+    """ "on every Rs 100", "worth Rs 250", "Rs 2,000 or more", "more than $50": promotions and reward rules."""
+    not_txn("Earn 10 reward points on every Rs 100 spent on card XX4410!")
+    not_txn("Your reward points worth Rs 250 expire on 30-04-26.")
+    not_txn("Spends of Rs 2,000 or more on card XX4410 are converted to EMI.")
+    not_txn("Shop for more than $50 with card ending 4410 and get free delivery.")
+    got = read("Rs 1,250.00 spent on card XX4410 at BOOK BARN. 2 points for every Rs 100 spent.")
+    assert got["is_transaction"] and (got["amount"], got["balance"]) == (1250.0, None), got
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Get Rs 100 cashback credited instantly on your first UPI payment!",
+        "Dear Customer, avail a personal loan of Rs 2,00,000 at 10.5% p.a. Click the link.",
+        "Shop for Rs 999 and save Rs 200 on your next order.",
+        "Dear customer, recharge with Rs 299 and get 2GB/day. Offer valid till 30-04.",
+        "Congratulations! Earn Rs 500 when your friend makes a first payment of Rs 100.",
+        "Pay your bill of Rs 1,100 via the app and win assured rewards.",
+    ],
+)
+def test_promotions_that_open_with_an_imperative_are_not_transactions(body: str) -> None:
+    not_txn(body)
+
+
+def test_a_reward_count_or_a_future_cashback_inside_a_real_alert_does_not_block_it() -> None:
+    """ "earned 25 reward points on your purchase of Rs X" happened; so did a spend whose cashback is to come."""
+    is_txn(
+        "You earned 25 reward points on your purchase of Rs 1,250.00 at BOOK BARN on card XX4410.",
+        1250.0,
+        "INR",
+        "debit",
+        "XX4410",
+    )
+    is_txn(
+        "Rs 1,250.00 spent on card XX4410 at BOOK BARN; cashback of Rs 50 will be credited in 48 hrs.",
+        1250.0,
+        "INR",
+        "debit",
+        "XX4410",
+    )
+    is_txn(
+        "EMI of Rs 5,000 debited from A/c XX4410 on 01-04-26. Next EMI of Rs 5,000 will be debited on 01-05-26.",
+        5000.0,
+        "INR",
+        "debit",
+        "XX4410",
+    )
+    not_txn("Rs 5,000 will be debited from A/c XX4410 on 01-05-26 towards EMI.")
+    not_txn("A refund of Rs 5,000 for your cancelled order will be credited to A/c XX4410 in 7 days.")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

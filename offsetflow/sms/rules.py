@@ -27,6 +27,7 @@ by bisection; only the first SCAN_LIMIT characters are read. Time is linear in t
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,47 @@ _LIMITS = {"reference": 64, "counterparty": 200, "account_mask": 32, "transactio
 
 _LOWER = str.maketrans({chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)})
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+# --- normalisation -----------------------------------------------------------------------------------------------
+
+# Gateways and apps restyle SMS text: NFKC folds what only looks different into plain characters: styled
+# "mathematical" letters (bold/sans-serif "spent"), full-width letters and digits (U+FF10-FF5A), no-break and
+# narrow no-break spaces, the rupee sign "₨" (to "Rs"), "…" (to "...") and ligatures. Then curly quotes become
+# straight, dashes and the minus sign become "-", and invisible characters (zero-width spaces and joiners, soft
+# hyphens, byte-order marks) go, so that "debi\u200bted" is still "debited".
+_FOLD = str.maketrans(
+    {
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'"),
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033", '"'),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63", "-"),
+        **dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff"),
+    }
+)
+# Runs of spaces and tabs are one space; a line break with blanks around it is one line break (line breaks still
+# separate fields in line-per-field alerts). Patterns then allow a few spaces where the SMS had any number.
+_BLANKS = re.compile(r"[^\S\n]{2,}")
+_LINE_BREAKS = re.compile(r"[^\S\n]*\n\s*")
+# Words glued to amounts by templates that drop a space: "Rs.450.00debited", "INR450.00for", "debitedINR500",
+# "ofRs.120". A space goes between a two-decimal amount and a following word, between a number and a money verb,
+# and between a connecting word or money verb and a currency marker followed by a number.
+_GLUED_AFTER = re.compile(
+    r"(?<=[0-9][.,][0-9]{2})(?=[a-z]{2})|"
+    r"(?<=[0-9])(?=(?:debited|credited|deducted|spent|paid|withdrawn|received|sent|transferred|deposited|refunded|"
+    r"reversed|charged)\b)",
+    re.I,
+)
+_GLUED_BEFORE = re.compile(
+    r"\b(of|for|with|by|debited|credited|deducted|spent|paid|withdrawn|received|sent|transferred|deposited|"
+    r"refunded|charged|amt|amount)((?:rs|inr|usd|eur|gbp|aed)[.:]?\s?[0-9])",
+    re.I,
+)
+
+
+def _normalise(body: str) -> str:
+    text = unicodedata.normalize("NFKC", body[:SCAN_LIMIT]).translate(_FOLD)[:SCAN_LIMIT]
+    text = _LINE_BREAKS.sub("\n", _BLANKS.sub(" ", _CONTROL.sub(" ", text)))
+    return _GLUED_BEFORE.sub(r"\1 \2", _GLUED_AFTER.sub(" ", text))[:SCAN_LIMIT]
+
 
 # --- money -------------------------------------------------------------------------------------------------------
 
@@ -123,13 +165,21 @@ _BALANCE_GAP = re.compile(
 )
 
 
+# Promotions and reward rules quote thresholds and rates, not an amount that moved: "10 points on every Rs 100
+# spent", "per Rs 200", "vouchers worth Rs 500", "on spends of at least Rs 999", "more than $50", "Rs 2,000 or more",
+# "$50 and above". (Limit words like max/upto/min/above are balance words already.)
+_THRESHOLD_BEFORE = re.compile(r"\b(?:every|per|each|worth|least|than|exceeding)[\s:.-]{1,3}$")
+_THRESHOLD_AFTER = re.compile(r"\s{0,2}(?:or\s{1,3}(?:more|above)|and\s{1,3}above|onwards)\b")
+
+
 @dataclass(frozen=True)
 class _Money:
     start: int
     end: int
     value: float
     currency: str | None  # None: no marker, so the SMS's other currency (or INR)
-    balance: bool = False
+    balance: bool = False  # a balance, limit or due amount, or a threshold: not the amount moved
+    threshold: bool = False  # "on every Rs 100", "worth Rs 250", "Rs 500 or more": not a balance either
 
 
 def _number(text: str) -> float | None:
@@ -177,7 +227,10 @@ def _balances(low: str, money: list[_Money], cue_starts: list[int]) -> list[_Mon
             and bisect_left(cue_starts, words[-1].end()) == bisect_left(cue_starts, x.start)
             and _BALANCE_GAP.fullmatch(low, words[-1].end(), x.start) is not None
         )
-        out.append(_Money(x.start, x.end, x.value, x.currency, balance))
+        threshold = bool(
+            _THRESHOLD_BEFORE.search(low, max(0, x.start - 16), x.start) or _THRESHOLD_AFTER.match(low, x.end)
+        )
+        out.append(_Money(x.start, x.end, x.value, x.currency, balance or threshold, threshold))
     return out
 
 
@@ -288,7 +341,8 @@ _COMPLETED = re.compile(
 )
 # Dr/Cr tags bound to an amount: "Rs.80.00 Dr. from A/c", "Dr INR 29,000.00", "Rs.500.00 Cr. to". A tag after
 # a balance ("Bal Rs.27000.00 CR") or before a word ("Avl Cr. Limit") is not bound to the transaction's amount.
-_DRCR = re.compile(r"(?<![a-z])(dr|cr)\.?(?![a-z])")
+# Also dotted ("D.R.", "C.R.") and in brackets ("(Dr)"), as some core-banking templates print them.
+_DRCR = re.compile(r"(?<![a-z])(d\.?r|c\.?r)\.?(?![a-z])")
 
 # --- blockers: money did not (yet) move ---------------------------------------------------------------------------
 
@@ -302,13 +356,17 @@ _OTP_FOOTER = re.compile(
 _OTP_CODE = re.compile(
     r"\botp\W{0,3}(?:is\W{1,3}|:\W{0,2})?[0-9]{4,8}\b|\b[0-9]{4,8}\W{1,3}is\s{1,3}(?:your|the)\s{1,3}otp\b"
 )
+# Future or intended movement: "will be debited", "to be credited", "shall be charged", "will debit". It blocks the
+# SMS unless a past-tense cue outside it is about another amount: in "Rs 1,250 spent on card XX10; cashback of Rs
+# 50 will be credited" the spend happened, and only the cashback is to come.
+_FUTURE = re.compile(
+    r"\b(?:will|shall|would|to)\s{1,3}be\s{1,3}(?:auto[- ]?)?(?:debited|credited|deducted|charged|paid|"
+    r"deposited|transferred|levied|presented|processed|refunded|reversed|taken|collected)\b|"
+    r"\bwill\s{1,3}(?:debit|credit|charge|deduct)\b|\bscheduled\s{1,3}(?:for|on|to)\b"
+)
+# Past-tense cues (verbs and Dr/Cr tags), as against nouns ("refund of") that a future phrase may be about.
+_PAST = re.compile(r"ed\b|\b(?:spent|paid|withdrew|withdrawn|sent|used|dr|cr|d\.r|c\.r)\b")
 _STRONG_BLOCKERS = [
-    # Future or intended movement: "will be debited", "to be credited", "shall be charged", "will debit".
-    re.compile(
-        r"\b(?:will|shall|would|to)\s{1,3}be\s{1,3}(?:auto[- ]?)?(?:debited|credited|deducted|charged|paid|"
-        r"deposited|transferred|levied|presented|processed|refunded|reversed|taken|collected)\b|"
-        r"\bwill\s{1,3}(?:debit|credit|charge|deduct)\b|\bscheduled\s{1,3}(?:for|on|to)\b"
-    ),
     # Collect and payment requests: someone asks you to pay; nothing moved until you approve.
     re.compile(
         r"\b(?:collect|payment|money|fund)\s{1,3}request|\bhas\s{1,3}requested\b|"
@@ -341,11 +399,22 @@ _WEAK_BLOCKERS = [
 # holds the first# amount: a footer after it does not.
 _LEAD_BLOCKERS = re.compile(
     r"\b(?:due(?!\s{1,3}to\b)|overdue|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b|"
-    r"\bstatement\b|\b(?:offers?|cashback|rewards?|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
+    r"\bstatement\b|\b(?:offers?|cashback|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
+    # ("25 reward points" earned on the spend the SMS reports is a count, not an offer)
+    r"(?<![0-9]\s)\brewards?\b|"
     r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b|\b(?:your|a|new|pending)\s{1,3}request\b|"
     r"\brequest\s{1,3}(?:of|for|from)\b"
 )
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
+# Marketing opens with an imperative: "Get Rs 100 cashback credited ...", "Earn 5X points", "Shop for Rs 999 and
+# save", "Make a payment of Rs 500 or more ...", "Dear Customer, avail ...". An alert never starts a sentence that
+# way, so up to the sentence with the first amount it blocks even a strong cue.
+_PROMOTION_START = re.compile(
+    r"(?:^|[.!?:]\s{1,3}|\n|\bdear\s{1,3}[a-z]{1,20}[,!]?\s{1,3})(?:now\s{1,3}|just\s{1,3})?"
+    r"(?:get|earn|enjoy|avail|grab|shop|win|save|buy|book|download|click|apply|hurry|unlock|claim|redeem|upgrade|"
+    r"invest|refer|spend|make\s{1,3}(?:a|your|any)|pay\s{1,3}(?:your|now|via|using|with)|"
+    r"recharge\s{1,3}(?:with|now|for|today))\b"
+)
 
 # --- account and card references ---------------------------------------------------------------------------------
 
@@ -479,6 +548,23 @@ class _Amounts:
         return ([self.money[i - 1]] if i > 0 else []) + ([self.money[j]] if j < len(self.money) else [])
 
 
+# A completion word may come far after its noun in one long sentence: "Your payment of Rs 1,499.00 from your
+# account XX2290 towards the MOBILE BILL for the month of March has been processed successfully." Past the first 100
+# characters it counts only up to the end of the noun's sentence (at most COMPLETION_REACH characters), so that a
+# promotion's "orders processed within a day" two sentences on does not complete its "make a payment". Periods
+# after abbreviations ("Rs.", "A/c no.", "Dr.") and before a digit do not end a sentence.
+COMPLETION_REACH = 320
+_CLAUSE_END = re.compile(
+    r"(?<!\brs)(?<!\bno)(?<!\bac)(?<!a/c)(?<!acct)(?<!\bdr)(?<!\bcr)(?<!\bmr)(?<!\bms)(?<!\bst)(?<!inr)(?<!\bref)"
+    r"(?<!\bavl)(?<!\bbal)(?<!\bamt)(?<!\btxn)[.!?](?:\s(?![0-9])|$)|[|\n]"
+)
+
+
+def _clause_end(low: str, start: int) -> int:
+    end = _CLAUSE_END.search(low, start, start + COMPLETION_REACH)
+    return end.start() if end else min(len(low), start + COMPLETION_REACH)
+
+
 def _cues(low: str, money: list[_Money]) -> list[_Found]:
     amounts = _Amounts(money)
     found: list[_Found] = []
@@ -492,7 +578,9 @@ def _cues(low: str, money: list[_Money]) -> list[_Found]:
                     for x in amounts.around(m.start(), m.end())
                 )
             elif cue.completes:  # "Payment of Rs 150.50 ... successful", "Transaction for $3.26 was approved"
-                strong = bool(_COMPLETED.search(low, m.end(), m.end() + 100))
+                strong = bool(_COMPLETED.search(low, m.end(), m.end() + 100)) or bool(
+                    _COMPLETED.search(low, m.end(), _clause_end(low, m.end()))
+                )
             found.append(_Found(m.start(), m.end(), cue.direction, strong))
     # Two cues on one word ("credited to the beneficiary" is also "credited"): the longer, more specific one.
     found.sort(key=lambda f: (f.start, -(f.end - f.start)))
@@ -508,12 +596,31 @@ def _drcr(low: str, money: list[_Money]) -> list[_Found]:
     for m in _DRCR.finditer(low):
         near = amounts.around(m.start(), m.end())
         if any(not x.balance and (0 <= m.start() - x.end <= 2 or 0 <= x.start - m.end() <= 3) for x in near):
-            tags.append(_Found(m.start(), m.end(), "debit" if m[1] == "dr" else "credit", True))
+            tags.append(_Found(m.start(), m.end(), "debit" if m[1][0] == "d" else "credit", True))
     return tags
 
 
-def _blocked(low: str, first_amount: _Money) -> tuple[bool, bool]:
+def _nearest(amounts: list[_Money], start: int, end: int) -> _Money:
+    return min(amounts, key=lambda m: max(m.start - end, start - m.end, 0))
+
+
+def _future(low: str, amounts: list[_Money], strong: list[_Found]) -> bool:
+    """A future phrase that is not a side note to a past-tense movement of another amount."""
+    for f in _FUTURE.finditer(low):
+        about = _nearest(amounts, f.start(), f.end())
+        if not any(
+            (c.end <= f.start() or c.start >= f.end())
+            and _PAST.search(low, c.start, c.end)
+            and _nearest(amounts, c.start, c.end) is not about
+            for c in strong
+        ):
+            return True
+    return False
+
+
+def _blocked(low: str, amounts: list[_Money], strong_cues: list[_Found]) -> tuple[bool, bool]:
     """(strongly blocked, weakly blocked)."""
+    first_amount = amounts[0]
     otp = bool(_OTP_CODE.search(low)) or any(
         not _OTP_FOOTER.search(low, max(0, m.start() - 40), m.start()) for m in _OTP.finditer(low)
     )
@@ -521,7 +628,8 @@ def _blocked(low: str, first_amount: _Money) -> tuple[bool, bool]:
     lead_end = end.start() if end else len(low)
     # A failure counts up to the sentence with the amount: "If txn failed, call us" in a footer does not.
     failed = bool(_FAILED.search(low, 0, lead_end)) and not _REFUND.search(low)
-    strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS)
+    strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS) or _future(low, amounts, strong_cues)
+    strong = strong or bool(_PROMOTION_START.search(low, 0, lead_end))
     lead = _LEAD_BLOCKERS.search(low, 0, lead_end)
     return strong, bool(lead) or any(p.search(low) for p in _WEAK_BLOCKERS)
 
@@ -550,7 +658,7 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
         "category": None,
         "confidence": 0.9,
     }
-    text = _CONTROL.sub(" ", body[:SCAN_LIMIT])
+    text = _normalise(body)
     low = text.translate(_LOWER)
     money = _money(low)
     if not money:  # no amount, no transaction: most OTPs, notices and greetings stop here
@@ -562,7 +670,7 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
     amounts = [m for m in money if not m.balance]
     strong = [f for f in cues if f.strong]
     weak = [f for f in cues if not f.strong]
-    strong_block, weak_block = _blocked(low, amounts[0]) if amounts and cues else (False, False)
+    strong_block, weak_block = _blocked(low, amounts, strong) if amounts and cues else (False, False)
     if not amounts or strong_block or not (strong or (weak and not weak_block)):
         result["confidence"] = 0.85 if amounts else 0.95
         return result
@@ -575,7 +683,7 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
         direction=cue.direction,
         amount=chosen.value,
         currency=currency,
-        balance=next((m.value for m in money if m.balance and m.start > chosen.start), None),
+        balance=next((m.value for m in money if m.balance and not m.threshold and m.start > chosen.start), None),
         confidence=0.9 if strong else 0.75,
         account_mask=_account(low, cue.direction),
     )
