@@ -482,6 +482,51 @@ def test_a_reward_count_or_a_future_cashback_inside_a_real_alert_does_not_block_
     not_txn("A refund of Rs 5,000 for your cancelled order will be credited to A/c XX4410 in 7 days.")
 
 
+@pytest.mark.parametrize(
+    ("body", "account"),
+    [
+        ("Rs 800 debited from SAV6612 on 03-04-26 for UPI.", "XX6612"),  # product-prefixed numbers
+        ("Rs 800 debited (part of SB6612) on 03-04-26.", "XX6612"),
+        ("Rs 800 credited to your CA-006612 by NEFT.", "XX6612"),
+        ("Rs 800 debited from A/c SB-0006612 on 03-04-26.", "XX6612"),
+        ("$80.00 withdrawal from checking 6612 at MAIN ST ATM.", "XX6612"),  # product words
+        ("$80.00 transferred from savings ...6612 to checking.", "XX6612"),
+        ("EUR 80.00 debited from account DE89 **** **** 6612.", "XX6612"),  # IBAN-like
+        ("Rs 800 spent on your card, last 4 digits 6612.", "XX6612"),  # comma before the digits
+        ("Your Card 4321 XXXX XXXX 6612 was used for Rs 800 at SHOP.", "XX6612"),  # first group shown
+        ("$80.00 debited from acct# ****6612.", "XX6612"),
+        ("Rs 800 debited from a/c no. XXXX6612.", "XX6612"),
+        ("Rs 800 spent on card no. ending 6612.", "XX6612"),
+        ("$80.00 charged to account *6612 at SHOP.", "XX6612"),
+    ],
+)
+def test_more_account_shapes(body: str, account: str) -> None:
+    """Product-prefixed (SB/SAV/CA/CC/OD...) numbers, checking/savings, IBAN-like and partly shown card numbers."""
+    got = read(body)
+    assert got["is_transaction"] and got["account_mask"] == account, (body, got["account_mask"])
+
+
+@pytest.mark.parametrize(
+    ("body", "amount", "currency"),
+    [
+        ("\u20ac12,50 spent at CAFE with card ending 9090.", 12.5, "EUR"),  # decimal comma
+        ("12,50 EUR debited from account ending 9090.", 12.5, "EUR"),
+        ("1 234,56 EUR debited from account ending 9090.", 1234.56, "EUR"),  # space-grouped thousands
+        ("USD 12\u00a0500.00 credited to account ending 9090.", 12500.0, "USD"),
+        ("Rs 1,23,456.78 credited to A/c XX9090.", 123456.78, "INR"),  # Indian grouping
+        ("USD 1,234 debited from account ending 9090.", 1234.0, "USD"),
+        ("Rs. 500/- debited from A/c XX9090.", 500.0, "INR"),  # "/-" after rupee amounts
+        ("Transaction of -$12.00 at CAFE on card ending 9090.", 12.0, "USD"),  # signed
+        ("Rs 1,250 debited from A/c XX9090. Avl bal Rs 10,50,000.00.", 1250.0, "INR"),
+    ],
+)
+def test_more_number_formats(body: str, amount: float, currency: str) -> None:
+    """Decimal commas, space-grouped thousands, Indian and Western grouping, "/-", signs."""
+    got = read(body)
+    assert got["is_transaction"] and (got["amount"], got["currency"]) == (amount, currency), (body, got)
+    assert got["account_mask"] == "XX9090"
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

@@ -131,8 +131,13 @@ _SYMBOL = r"us\$|a\$|au\$|c\$|ca\$|s\$|hk\$|nz\$|r\$|mx\$|\$|₹|€|£|₦|₱|
 # A number: European 1.234,56; Western 1,234,567.00 or Indian 12,34,567.00 grouping; plain digits; up to three
 # decimals ("Rs. 5.000" is five rupees); a bare fraction after a marker ("EUR .93"). Never more than 15 digits:
 # a longer run is an id, not an amount (and could not be an exact, finite float).
+# Also: space-grouped thousands with decimals, as French, Nordic and Swiss banks write (and NFKC leaves no-break
+# spaces as plain ones): "1 234,56", "12 500.00"; a decimal comma with no grouping: "12,50 EUR" (one comma, then
+# exactly two digits and no more groups, so Indian "1,00,000" and Western "1,250" keep their meaning).
 _NUM = (
-    r"(?:[0-9]{1,3}(?:\.[0-9]{3}){1,4},[0-9]{2}"
+    r"(?:[0-9]{1,3}(?: [0-9]{3}){1,4}[.,][0-9]{2}"
+    r"|[0-9]{1,13},[0-9]{2}(?![0-9,])"
+    r"|[0-9]{1,3}(?:\.[0-9]{3}){1,4},[0-9]{2}"
     r"|(?:[0-9]{1,3}(?:,[0-9]{2}){0,4},[0-9]{3}(?:,[0-9]{3}){0,4}|[0-9]{1,13})(?:\.[0-9]{1,3})?"
     r"|\.[0-9]{1,2})(?![0-9])"
 )
@@ -183,8 +188,10 @@ class _Money:
 
 
 def _number(text: str) -> float | None:
-    if "," in text and "." in text and text.rindex(",") > text.rindex("."):  # European 1.234,56
-        text = text.replace(".", "").replace(",", ".")
+    text = text.replace(" ", "")
+    if "," in text and ("." in text or text.count(",") == 1 and text.rindex(",") == len(text) - 3):
+        if "." not in text or text.rindex(",") > text.rindex("."):  # European 1.234,56 and 12,50
+            text = text.replace(".", "").replace(",", ".")
     try:
         value = float(text.replace(",", ""))
     except ValueError:
@@ -420,14 +427,21 @@ _PROMOTION_START = re.compile(
 
 # An account/card word (also tarjeta, cartão, cuenta, conta, "final 1234"), then a few connectors ("no.",
 # "ending in", "number", "#", ":", "(", "last 4 digits"), then the mask.
-_ACCOUNT_WORD = r"(?:a/c|\b(?:ac|acc|acct|acnt|accnt|account|card|ending|tarjeta|cartão|cuenta|conta|final)\b)"
-_CONNECTOR = r"(?:\s{1,3}|[.:#(-]|\b(?:no|number|ending|in|with|is)\b|\blast\s(?:4|four)\sdigits\b)"
+# US and UK banks name the product instead: "from checking 1234", "savings ...1234", "chequing *1234". A comma may
+# stand before the digits ("card, last 4 digits 1234").
+_ACCOUNT_WORD = (
+    r"(?:a/c|\b(?:ac|acc|acct|acnt|accnt|account|card|ending|tarjeta|cartão|cuenta|conta|final|checking|chequing|"
+    r"savings)\b)"
+)
+_CONNECTOR = r"(?:\s{1,3}|[.:#(,-]|\b(?:no|number|ending|in|with|is)\b|\blast\s(?:4|four)\sdigits\b)"
 # A mask: an optional letter prefix ("CK0000"), then digits and X/x/*/#/./- in any order ("XXXXXXXX00341234",
 # "074-260***-006", "123xxxx7655", "...5494", "…5494", "201***123456"); or space-separated groups of mask
-# characters before the digits ("XXXX XXXX XXXX 1234"; not "XX1234 2025", a mask and a year).
+# characters before the digits ("XXXX XXXX XXXX 1234"; not "XX1234 2025", a mask and a year), possibly after an
+# unmasked first group ("4321 XXXX XXXX 1234", card numbers show their first digits) or an IBAN's country and check
+# digits ("DE89 **** **** 1234"). A product prefix may be set off by a dash or slash ("SB-1234", "CA/0001234").
 _MASK = (
-    r"(?P<mask>(?:[x*•]{2,4}\s){1,3}[x*•]{0,4}[0-9]{3,4}(?![0-9a-z])"
-    r"|(?:[a-z]{1,3}(?=[0-9]))?[x*#•….0-9-]{3,30})"
+    r"(?P<mask>(?:[a-z]{2}[0-9]{2}\s|[0-9]{4,6}\s)?(?:[x*•]{2,4}\s){1,3}[x*•]{0,4}[0-9]{3,4}(?![0-9a-z])"
+    r"|(?:[a-z]{1,3}[-/]?(?=[0-9]))?[x*#•….0-9-]{3,30})"
 )
 _ACCOUNT = re.compile(_ACCOUNT_WORD + _CONNECTOR + "{0,6}" + _MASK)
 # A card linked to an account: the money left the account ("debit card XXX1234 linked to acc. XXX810001").
@@ -435,6 +449,12 @@ _LINKED = re.compile(
     r"\blinked\s{1,3}(?:to|with)\s{1,3}(?:your\s{1,3})?(?:a/c|\b(?:acc|acct|account)\b)" + _CONNECTOR + "{0,4}" + _MASK
 )
 # A mask with no account word before it: "**1234 had a transaction", "Sent Rs.51 from XXXXXX9722", "CHK ...1234".
+# A product-prefixed account number with no account word: "debited from SAV1234", "(part of SB-001234)", "to your
+# CA1234", "CC 1234"-style card accounts: savings (SB, SAV, SA), current (CA), cash-credit/card (CC), overdraft (OD),
+# NRE/NRO, checking (CHK) and cheque (CHQ) accounts, then digits or a mask.
+_PRODUCT_MASK = re.compile(
+    r"(?<![a-z0-9])(?:sb|sav|sa|ca|cc|od|nre|nro|chk|chq)[-:/]?(?P<mask>[x*0-9]{0,14}[0-9]{3,8})(?![0-9a-z])"
+)
 _BARE_MASK = re.compile(r"(?<![\w*•.])(?P<mask>[0-9]{0,6}(?:[x*•]{2,14}|\.{3}|…)[0-9]{3,8})(?![0-9a-z])")
 
 
@@ -467,7 +487,9 @@ def _account(low: str, direction: str) -> str | None:
             if not other.search(low, max(0, m.start() - 24), m.start()):
                 return mask
             first = first or mask
-    return first or next((mask for m in _BARE_MASK.finditer(low) if (mask := _mask(m["mask"]))), None)
+    for pattern in (_PRODUCT_MASK, _BARE_MASK):
+        first = first or next((mask for m in pattern.finditer(low) if (mask := _mask(m["mask"]))), None)
+    return first
 
 
 # --- reference, counterparty, time, channel (original case) ------------------------------------------------------
