@@ -189,8 +189,9 @@ class _Money:
 
 def _number(text: str) -> float | None:
     text = text.replace(" ", "")
-    if "," in text and ("." in text or text.count(",") == 1 and text.rindex(",") == len(text) - 3):
-        if "." not in text or text.rindex(",") > text.rindex("."):  # European 1.234,56 and 12,50
+    if "," in text:
+        european = text.rindex(",") > text.rindex(".") if "." in text else text.rindex(",") == len(text) - 3
+        if european and ("." in text or text.count(",") == 1):  # 1.234,56 and 12,50
             text = text.replace(".", "").replace(",", ".")
     try:
         value = float(text.replace(",", ""))
