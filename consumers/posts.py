@@ -9,8 +9,9 @@ from pymongo.collection import Collection
 
 from offsetflow.lookup import IdLookup, LookupMode
 from offsetflow.posts.rows import post_row
+from offsetflow.stream.contracts import Processor
 from offsetflow.stream.isolate import describe
-from offsetflow.stream.records import Failure, Output, Processed, Processor, Record
+from offsetflow.stream.records import Failure, Output, Processed, Record
 
 
 def _brief(post_id: str, limit: int = 200) -> str:

@@ -13,8 +13,9 @@ from offsetflow.lookup import IdLookup
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sms.extractors import Extractor, SmsIn
 from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
+from offsetflow.stream.contracts import Processor
 from offsetflow.stream.isolate import describe
-from offsetflow.stream.records import Failure, Output, Processed, Processor, Record
+from offsetflow.stream.records import Failure, Output, Processed, Record
 
 log = logging.getLogger("offsetflow")
 

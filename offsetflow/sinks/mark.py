@@ -8,8 +8,8 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 
-from offsetflow.sinks.base import Sink
 from offsetflow.sinks.mongo import DEFAULT_WRITE_BATCH
+from offsetflow.stream.contracts import Sink
 from offsetflow.stream.records import Output
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.collection import Collection
 
-from offsetflow.sinks.base import Sink
+from offsetflow.stream.contracts import Sink
 from offsetflow.stream.records import Output
 
 # FerretDB 1.24 (SQLite) stops answering an update command of 100 or more upserts; stay below.

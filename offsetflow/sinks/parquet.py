@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import polars as pl
 
-from offsetflow.sinks.base import PartitionResume, Sink
 from offsetflow.sinks.chunks import chunk_name, list_chunks, partition_dir
+from offsetflow.stream.contracts import PartitionResume, Sink
 from offsetflow.stream.records import Output
 
 

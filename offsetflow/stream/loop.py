@@ -20,13 +20,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
-from offsetflow.sinks.base import Sink
-from offsetflow.stream.commits import CommitInfo, RateWindow
+from offsetflow.stream.checkpoint import Checkpoint
+from offsetflow.stream.contracts import Processor, Progress, Sink
 from offsetflow.stream.dead_letters import DeadLetterWriter
 from offsetflow.stream.isolate import Isolated, describe, isolate
 from offsetflow.stream.metrics import LoopMetrics
-from offsetflow.stream.progress import ProgressReporter
-from offsetflow.stream.records import Failure, Origin, Output, Processed, Processor, Record, origin_of
+from offsetflow.stream.records import Failure, Output, Processed, Record, origin_of
 from offsetflow.stream.retry import Stopped, retry
 
 log = logging.getLogger("offsetflow")
@@ -102,7 +101,7 @@ class ConsumerLoop:
         schema: codec.Schema,
         processor: Processor,
         sinks: Sequence[Sink],
-        progress: ProgressReporter,
+        progress: Progress,
         stop: threading.Event | None = None,
         metrics: LoopMetrics | None = None,
     ) -> None:
@@ -115,9 +114,7 @@ class ConsumerLoop:
         self.stop = stop or threading.Event()
         self.summary = RunSummary()
         self.metrics = metrics or LoopMetrics(settings.group, settings.topic)
-        self._rates: dict[int, RateWindow] = {}
-        self._next: dict[int, int] = {}  # partition -> offset after the last processed record
-        self._committed: dict[int, int] = {}
+        self.checkpoint = Checkpoint()
         self._consumer: Consumer | None = None
         self._dlq: DeadLetterWriter | None = None
         self._rebalanced_at = time.monotonic()
@@ -142,6 +139,7 @@ class ConsumerLoop:
         producer = Producer(self.kafka.client_config(enable_idempotence=True, linger_ms=5))
         self._consumer, self._dlq = consumer, DeadLetterWriter(producer, s.dlq_topic, s.group)
         consumer.subscribe([s.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        began = time.monotonic()
         restore = _stop_on_signals(self.stop)
         last_record = time.monotonic()
         try:
@@ -174,7 +172,7 @@ class ConsumerLoop:
             for sink in self.sinks:
                 sink.close()
         self.summary.dead_letters = self._dlq.sent
-        self.summary.elapsed = self.progress.elapsed
+        self.summary.elapsed = time.monotonic() - began
         return self.summary
 
     def _idle_long_enough(self, last_record: float, until_idle: float) -> bool:
@@ -257,10 +255,8 @@ class ConsumerLoop:
             failures += refused
         assert self._dlq is not None
         self._dlq.send(failures)
-        for record in records:
-            self._advance(record.origin)
-        for failure in failures:
-            self._advance(failure.origin)
+        for origin in [*(record.origin for record in records), *(failure.origin for failure in failures)]:
+            self.checkpoint.processed(origin.partition, origin.offset)
         self.metrics.batch_time.observe(time.monotonic() - started)
         self._commit()
         self.metrics.records_seen.inc(len(messages))
@@ -295,19 +291,10 @@ class ConsumerLoop:
         return written, refused
 
     def _reached_end(self, ends: dict[int, int]) -> None:
-        """Everything before an end-of-partition event has been handled, so the offset can move to the end:
-        past the transaction markers that follow the last record. A finished group then shows lag 0."""
-        moved = False
-        for p, end in ends.items():
-            current = self._next.get(p, self._committed.get(p))
-            if current is not None and end > current:
-                self._next[p] = end
-                moved = True
-        if moved:
+        """A finished group shows lag 0: see ``Checkpoint`` step 3."""
+        moved = [self.checkpoint.reached_end(p, end) for p, end in ends.items()]
+        if any(moved):
             self._commit()
-
-    def _advance(self, origin: Origin) -> None:
-        self._next[origin.partition] = max(self._next.get(origin.partition, 0), origin.offset + 1)
 
     def _finish(self) -> None:
         for sink in self.sinks:
@@ -316,20 +303,14 @@ class ConsumerLoop:
 
     # -- commits --------------------------------------------------------------------------------------
     def _commit(self, partitions: Sequence[int] | None = None) -> None:
+        """Commit what the checkpoint allows, once the dead letters it covers are acknowledged."""
         assert self._consumer is not None and self._dlq is not None
         consumer = self._consumer
-        candidates = [p for p in (partitions if partitions is not None else list(self._next)) if p in self._next]
-        now_ms = int(time.time() * 1000)
-        offsets = []
-        for p in candidates:
-            held = [off for sink in self.sinks if (off := sink.pending(p)) is not None]
-            target = min([self._next[p], *held])
-            if target != self._committed.get(p):
-                rate = self._rates.setdefault(p, RateWindow()).add(target)
-                metadata = CommitInfo(now_ms, rate).encode()
-                offsets.append(TopicPartition(self.settings.topic, p, target, metadata=metadata))
-        if not offsets:
+        held = lambda p: [sink.pending(p) for sink in self.sinks]  # noqa: E731
+        targets = self.checkpoint.targets(held, partitions, now_ms=int(time.time() * 1000))
+        if not targets:
             return
+        offsets = [TopicPartition(self.settings.topic, t.partition, t.offset, metadata=t.metadata) for t in targets]
         started = time.monotonic()
         retry(self._dlq.flush, "acknowledging dead letters", self.stop)
         try:
@@ -341,7 +322,7 @@ class ConsumerLoop:
             return
         self.metrics.commit_time.observe(time.monotonic() - started)
         for tp in offsets:
-            self._committed[tp.partition] = tp.offset
+            self.checkpoint.committed(tp.partition, tp.offset)
             self.metrics.set_committed(tp.partition, tp.offset)
 
     # -- rebalances -----------------------------------------------------------------------------------
@@ -362,9 +343,8 @@ class ConsumerLoop:
             self.summary.starts.append(report)
             self.progress.say(report.describe())
             tp.offset = start
-            self._committed[tp.partition] = start
+            self.checkpoint.assigned(tp.partition, start)
             self.metrics.set_committed(tp.partition, start)
-            self._next.pop(tp.partition, None)
         consumer.assign(committed)
         self._rebalanced_at = time.monotonic()
         total = len(consumer.list_topics(self.settings.topic, timeout=10).topics[self.settings.topic].partitions)
@@ -393,9 +373,7 @@ class ConsumerLoop:
         for p in partitions:
             for sink in self.sinks:
                 sink.revoked(p)
-            self._next.pop(p, None)
-            self._committed.pop(p, None)
-            self._rates.pop(p, None)
+            self.checkpoint.revoked(p)
             self.metrics.forget(p)
 
     def _report(self, records: int, rows: int, failed: int) -> None:
@@ -404,7 +382,8 @@ class ConsumerLoop:
         try:
             for tp in self._consumer.position(self._consumer.assignment()):
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-                position = tp.offset if tp.offset >= 0 else self._committed.get(tp.partition, -1)
+                committed = self.checkpoint.committed_offset(tp.partition)
+                position = tp.offset if tp.offset >= 0 else (committed if committed is not None else -1)
                 if high >= 0 and position >= 0:
                     lag += max(0, high - position)
                     self.metrics.set_lag(tp.partition, max(0, high - position))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,10 +52,3 @@ class Failure:
 class Processed:
     outputs: list[Output] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
-
-
-class Processor:
-    """Turns a batch of decoded records into outputs and failures. Must be safe to run again."""
-
-    def process(self, records: Sequence[Record]) -> Processed:
-        raise NotImplementedError
