@@ -150,3 +150,31 @@ def test_sigterm_finishes_the_batch_in_hand_commits_and_exits_cleanly(run: Posts
     final = offsetflow(*run.consume_argv("--until-idle", "3"))
     assert "leftovers removed" not in final.stderr
     assert run.parquet().height == 600 == len(run.sink_ids())
+
+
+def test_a_restarted_static_member_gets_its_partitions_back_without_waiting_out_the_session(run: PostsRun) -> None:
+    """With --group-instance-id the broker hands a restarted member its predecessor's partitions at once. The
+    session timeout here is 45 s: a restart that waited it out could not be assigned within 30 s."""
+    run.seed(actors=10, per_actor=20)
+    offsetflow(*run.produce_argv(10))
+    argv = run.consume_argv(
+        "--group-instance-id", f"fetcher-{run.unique}", "--kafka-config", "session.timeout.ms=45000",
+        "--batch-size", "20", "--chunk-max-age", "0.5", "--fetch-workers", "1",
+    )  # fmt: skip
+    first = run.spawn(argv)
+    assert first.stdout is not None
+    while "partition" not in first.stdout.readline():
+        assert first.poll() is None
+    time.sleep(1.5)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    started = time.monotonic()
+    second = run.spawn([*argv, "--until-idle", "3"])
+    assert second.stdout is not None
+    while "partition" not in (line := second.stdout.readline()):
+        assert line, "the restarted consumer exited without partitions"
+    assert time.monotonic() - started < 30
+    output, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, output
+    frame = run.parquet()
+    assert frame.height == 600 == frame["post_id"].n_unique()
