@@ -527,6 +527,68 @@ def test_more_number_formats(body: str, amount: float, currency: str) -> None:
     assert got["account_mask"] == "XX9090"
 
 
+@pytest.mark.parametrize(
+    ("body", "amount", "currency", "direction"),
+    [
+        ("Send Money Tk 500.00 to 01811111111 successful. Fee Tk 5.00. Balance Tk 2,495.00.", 500.0, "BDT", "debit"),
+        ("Cash Out Tk 1,000.00 to agent 01811111111 successful. Balance Tk 1,495.00.", 1000.0, "BDT", "debit"),
+        ("Cash In Tk 2,000.00 from agent 01811111111 successful. Balance Tk 3,495.00.", 2000.0, "BDT", "credit"),
+        (
+            "XY12Z Confirmed. Withdraw Ksh700.00 from agent 5566 - CORNER SHOP. New balance is Ksh900.00.",
+            700.0,
+            "KES",
+            "debit",
+        ),
+        (
+            "Your SIP of Rs 1,000 in GROWTH FUND has been processed successfully from A/c XX3344.",
+            1000.0,
+            "INR",
+            "debit",
+        ),
+        ("Premium of Rs 4,800 for policy 7788 paid successfully from card XX3344.", 4800.0, "INR", "debit"),
+    ],
+)
+def test_wallet_operation_headings_and_completed_standing_payments(
+    body: str, amount: float, currency: str, direction: str
+) -> None:
+    """Mobile-money headings (Send Money, Cash Out, Cash In, Withdraw) and SIP/premium/EMI once completed."""
+    is_txn(body, amount, currency, direction)
+
+
+def test_standing_payments_that_are_not_completed_are_notices() -> None:
+    not_txn("Your SIP of Rs 1,000 in GROWTH FUND is on 05-05-26. Keep Rs 1,000 in A/c XX3344.")
+    not_txn("Premium of Rs 4,800 for policy 7788: pay by 30-04-26 to stay covered.")
+
+
+@pytest.mark.parametrize(
+    ("body", "amount", "currency"),
+    [
+        ("FNB: R450.00 paid from cheq a/c..3344 @ CORNER SHOP. Avail R1,200.00.", 450.0, "ZAR"),
+        ("Maybank: RM50.00 debited from A/C 3344 for transfer.", 50.0, "MYR"),
+        ("Rp 150.000 debited from account 3344 for transfer to ANDI.", 150000.0, "IDR"),
+        ("VND 1.250.000 debited from account 3344 at SHOP.", 1250000.0, "VND"),
+    ],
+)
+def test_rand_ringgit_rupiah_and_dot_thousands(body: str, amount: float, currency: str) -> None:
+    """R (only before cents), RM, Rp; dots between thousands for currencies with no cents (IDR, VND...)."""
+    is_txn(body, amount, currency, "debit", "XX3344")
+    assert not read("Your ticket ref R123456 for Rs 300 is confirmed. Pay at the counter.")["is_transaction"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Your payment of Rs 500 is pending with the bank. Do not retry.",
+        "You have a pending payment of Rs 2,000 to LENDER. Pay now to avoid penalty.",
+        "Did you attempt a $900.00 purchase at ELECTRONICS with card 3344? Reply Y or N.",
+        "Your cheque no. 123 for Rs 5,000 has been returned unpaid.",
+        "ECS debit of Rs 5,000 from A/c XX3344 bounced. Charges Rs 500 apply.",
+    ],
+)
+def test_pending_questioned_and_bounced_payments_did_not_move(body: str) -> None:
+    not_txn(body)
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

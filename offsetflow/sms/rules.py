@@ -119,6 +119,9 @@ _CURRENCY = {
     "tk": "BDT",
     "birr": "ETB",
     "taka": "BDT",
+    "r": "ZAR",
+    "rm": "MYR",
+    "rp": "IDR",
 }
 # ISO codes banks write before or after amounts (Indian, US, European, Gulf, Egyptian, South-Asian spends).
 # ISO codes are read only where a number follows (or precedes) them; codes that are also English words (TRY, ALL,
@@ -128,15 +131,23 @@ _ISO += "npr|lkr|bdt|pkr|myr|idr|vnd|zar|thb|krw|rub|uah|ils|brl|mxn|cop|ars|clp
 # Symbols and local abbreviations: "$", "₹", "€", "£", "A$", "C$", "S$", "HK$", "R$", "MX$", "KSh", "Tk", "₦",
 # "₱", "¥", "฿", "₺", "₽", "₩", "₪", "৳".
 _SYMBOL = r"us\$|a\$|au\$|c\$|ca\$|s\$|hk\$|nz\$|r\$|mx\$|\$|₹|€|£|₦|₱|¥|฿|₺|₽|₩|₪|৳|rs|ksh|tk"
+# Malaysian ringgit "RM50.00", Indonesian rupiah "Rp 150.000", and the South African rand "R450.00" (a lone R is
+# read only right before an amount with cents, so that references like "R123456" are not amounts).
+_SYMBOL += r"|rm(?=\s?[0-9])|rp(?=\.?\s?[0-9])|r(?=[0-9]{1,3}(?:,[0-9]{3}){0,4}\.[0-9]{2}(?![0-9]))"
+# Currencies with no minor unit in use, written with dots between thousands: "Rp 150.000" is 150,000.
+_DOT_THOUSANDS = frozenset({"IDR", "VND", "CLP", "COP", "PYG", "UGX", "TZS", "KRW"})
+_DOT_GROUPED = re.compile(r"[0-9]{1,3}(?:\.[0-9]{3})+")
 # A number: European 1.234,56; Western 1,234,567.00 or Indian 12,34,567.00 grouping; plain digits; up to three
 # decimals ("Rs. 5.000" is five rupees); a bare fraction after a marker ("EUR .93"). Never more than 15 digits:
 # a longer run is an id, not an amount (and could not be an exact, finite float).
 # Also: space-grouped thousands with decimals, as French, Nordic and Swiss banks write (and NFKC leaves no-break
 # spaces as plain ones): "1 234,56", "12 500.00"; a decimal comma with no grouping: "12,50 EUR" (one comma, then
-# exactly two digits and no more groups, so Indian "1,00,000" and Western "1,250" keep their meaning).
+# exactly two digits and no more groups, so Indian "1,00,000" and Western "1,250" keep their meaning); two or more
+# dot groups with no decimals: "1.250.000" (thousands, as no decimal number has two points).
 _NUM = (
     r"(?:[0-9]{1,3}(?: [0-9]{3}){1,4}[.,][0-9]{2}"
     r"|[0-9]{1,13},[0-9]{2}(?![0-9,])"
+    r"|[0-9]{1,3}(?:\.[0-9]{3}){2,4}(?![0-9,])"
     r"|[0-9]{1,3}(?:\.[0-9]{3}){1,4},[0-9]{2}"
     r"|(?:[0-9]{1,3}(?:,[0-9]{2}){0,4},[0-9]{3}(?:,[0-9]{3}){0,4}|[0-9]{1,13})(?:\.[0-9]{1,3})?"
     r"|\.[0-9]{1,2})(?![0-9])"
@@ -189,6 +200,8 @@ class _Money:
 
 def _number(text: str) -> float | None:
     text = text.replace(" ", "")
+    if text.count(".") > 1 and "," not in text:  # 1.250.000
+        text = text.replace(".", "")
     if "," in text:
         european = text.rindex(",") > text.rindex(".") if "." in text else text.rindex(",") == len(text) - 3
         if european and ("." in text or text.count(",") == 1):  # 1.234,56 and 12,50
@@ -216,7 +229,10 @@ def _money(low: str) -> list[_Money]:
                 found.append(_Money(m.start("num" if m["num"] is not None else "field"), end, value, None))
             else:
                 marker = m["cur"].rstrip()
-                found.append(_Money(start, end, value, _CURRENCY.get(marker, marker.upper())))
+                currency = _CURRENCY.get(marker, marker.upper())
+                if currency in _DOT_THOUSANDS and _DOT_GROUPED.fullmatch(number):
+                    value = float(number.replace(".", ""))
+                found.append(_Money(start, end, value, currency))
     found.sort(key=lambda money: money.start)
     return found
 
@@ -254,10 +270,20 @@ class _Cue:
     near_amount: bool = False
     # A weak cue followed, within 100 characters, by a completion word is strong: "Payment of Rs 150 successful".
     completes: bool = False
+    # ... and without one it is no cue at all: "Your SIP of Rs 1,000 ... processed" moved money, "Your SIP of Rs
+    # 1,000" alone is a notice.
+    only_completed: bool = False
 
 
-def _cue(regex: str, direction: str, strong: bool, near_amount: bool = False, completes: bool = False) -> _Cue:
-    return _Cue(re.compile(regex), direction, strong, near_amount, completes)
+def _cue(
+    regex: str,
+    direction: str,
+    strong: bool,
+    near_amount: bool = False,
+    completes: bool = False,
+    only_completed: bool = False,
+) -> _Cue:
+    return _Cue(re.compile(regex), direction, strong, near_amount, completes or only_completed, only_completed)
 
 
 _TO_YOUR = r"\s{1,3}(?:to|in|into)\s{1,3}(?:your|ur)\b"
@@ -329,6 +355,13 @@ _CUES: list[_Cue] = [
     ),
     # Nouns of money arriving: "Direct deposit of $1,200 posted", "Incoming transfer of AED 500".
     _cue(r"\b(?:deposit|inward|incoming)\b", "credit", False, completes=True),
+    # Wallet operations named as headings (mobile money, wallets): "Send Money Tk 500 to ... successful", "Cash Out
+    # Tk 500 ... successful", "Withdraw Ksh500.00 from AGENT"; "Cash In Tk 500 from ... successful".
+    _cue(r"\bsend\s{1,3}money\b|\bcash[\s-]?out\b|\bwithdraw\b", "debit", False, completes=True),
+    _cue(r"\bcash[\s-]?in\b", "credit", False, completes=True),
+    # Standing payments that are only notices until done: "Your SIP of Rs 1,000 ... processed successfully",
+    # "Premium of Rs 5,000 for policy ... paid successfully", "Installment of $200 posted".
+    _cue(r"\b(?:sip|premium|instal+ment|contribution|subscription|emi)\b", "debit", False, only_completed=True),
     # Spanish and Portuguese alerts (Latin American banks): "Compra aprobada por $50", "Compra aprovada ... R$ 50",
     # "Pago exitoso", "Transferencia realizada", "Retiro en cajero", "Saque"; "Recibiste $50", "Você recebeu".
     _cue(r"\b(?:compra|pago|pagamento|transferencia|transferência|retiro|saque)\b", "debit", False, completes=True),
@@ -389,7 +422,9 @@ _STRONG_BLOCKERS = [
 # Declined and failed attempts: nothing moved, unless the SMS is about the refund or reversal of one.
 _FAILED = re.compile(
     r"\b(?:declined|failed|unsuccessful|rejected|insufficient)\b|\bcould(?:\s{1,3}not|n't)\s{1,3}be\b|"
-    r"\bnot\s{1,3}(?:been\s{1,3}|be\s{1,3})?(?:processed|completed|successful)\b"
+    r"\bnot\s{1,3}(?:been\s{1,3}|be\s{1,3})?(?:processed|completed|successful)\b|"
+    # cheques and debits that came back: "returned unpaid", "bounced", "dishonoured"
+    r"\breturned\s{1,3}unpaid\b|\b(?:bounced|dishono(?:u)?red)\b"
 )
 _REFUND = re.compile(r"\b(?:refund|refunded|reversal|reversed)\b")
 _WEAK_BLOCKERS = [
@@ -411,7 +446,11 @@ _LEAD_BLOCKERS = re.compile(
     # ("25 reward points" earned on the spend the SMS reports is a count, not an offer)
     r"(?<![0-9]\s)\brewards?\b|"
     r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b|\b(?:your|a|new|pending)\s{1,3}request\b|"
-    r"\brequest\s{1,3}(?:of|for|from)\b"
+    r"\brequest\s{1,3}(?:of|for|from)\b|"
+    # Not done yet, or a question to confirm: "Your payment of Rs 500 is pending", "a pending payment of", "Did you
+    # attempt a $900 purchase?" ("Pending charge for $43.92 at", a card authorisation, is a spend.)
+    r"\b(?:is|are|remains?|still)\s{1,3}pending\b|\bpending\s{1,3}(?:payment|with|for|approval|confirmation)\b|"
+    r"\bdid\s{1,3}you\b|\battempt(?:ed)?\s{1,3}(?:a|an|to)\b"
 )
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 # Marketing opens with an imperative: "Get Rs 100 cashback credited ...", "Earn 5X points", "Shop for Rs 999 and
@@ -452,9 +491,9 @@ _LINKED = re.compile(
 # A mask with no account word before it: "**1234 had a transaction", "Sent Rs.51 from XXXXXX9722", "CHK ...1234".
 # A product-prefixed account number with no account word: "debited from SAV1234", "(part of SB-001234)", "to your
 # CA1234", "CC 1234"-style card accounts: savings (SB, SAV, SA), current (CA), cash-credit/card (CC), overdraft (OD),
-# NRE/NRO, checking (CHK) and cheque (CHQ) accounts, then digits or a mask.
+# NRE/NRO, checking (CHK) and cheque (CHQ, CHEQ) accounts, then digits or a mask.
 _PRODUCT_MASK = re.compile(
-    r"(?<![a-z0-9])(?:sb|sav|sa|ca|cc|od|nre|nro|chk|chq)[-:/]?(?P<mask>[x*0-9]{0,14}[0-9]{3,8})(?![0-9a-z])"
+    r"(?<![a-z0-9])(?:sb|sav|sa|ca|cc|od|nre|nro|chk|chq|cheq)[-:/]?(?P<mask>[x*0-9]{0,14}[0-9]{3,8})(?![0-9a-z])"
 )
 _BARE_MASK = re.compile(r"(?<![\w*•.])(?P<mask>[0-9]{0,6}(?:[x*•]{2,14}|\.{3}|…)[0-9]{3,8})(?![0-9a-z])")
 
@@ -604,7 +643,8 @@ def _cues(low: str, money: list[_Money]) -> list[_Found]:
                 strong = bool(_COMPLETED.search(low, m.end(), m.end() + 100)) or bool(
                     _COMPLETED.search(low, m.end(), _clause_end(low, m.end()))
                 )
-            found.append(_Found(m.start(), m.end(), cue.direction, strong))
+            if strong or not cue.only_completed:
+                found.append(_Found(m.start(), m.end(), cue.direction, strong))
     # Two cues on one word ("credited to the beneficiary" is also "credited"): the longer, more specific one.
     found.sort(key=lambda f: (f.start, -(f.end - f.start)))
     kept: list[_Found] = []
