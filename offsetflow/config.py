@@ -130,6 +130,6 @@ class MongoSettings:
         except (ConfigurationError, ValueError, TypeError) as exc:
             raise ConfigError(
                 f"MongoDB settings unusable ({redact.text(str(exc))}); --mongo-uri is {self.describe()}: "
-                "use mongodb://[user:password@]host:port/ (port 1-65535, user and password URL-escaped), "
+                "use mongodb://host:port/ (port 1-65535; credentials as user:password@ before the host, URL-escaped), "
                 "options via --mongo-option KEY=VALUE"
             ) from None

@@ -190,7 +190,7 @@ def test_a_missing_topic_is_one_line_naming_topics_create_and_is_not_created(
     topic = f"test.missing.{unique}"
     extra = ("--until-idle", "1") if command[0] == "consume" else ()
     result = offsetflow(*command, flag, topic, *extra, check=False)
-    assert_one_line_error(result, 1, topic, f"offsetflow topics create {flag} {topic}")
+    assert_one_line_error(result, 2, topic, f"offsetflow topics create {flag} {topic}")
     assert topic not in AdminClient(kafka.client_config()).list_topics(timeout=10).topics
 
 
@@ -273,7 +273,7 @@ def test_every_numeric_flag_of_every_command_has_a_range_or_a_check() -> None:
 )
 def test_a_mongodb_uri_pymongo_cannot_use_is_one_line_without_the_password(uri: str) -> None:
     result = offsetflow("seed", "posts", "--mongo-uri", uri, "--actors", "1", check=False)
-    assert_one_line_error(result, 1, "--mongo-uri", "mongodb://")
+    assert_one_line_error(result, 2, "--mongo-uri", "mongodb://")
     assert "hunter2" not in result.stderr + result.stdout
 
 
@@ -285,7 +285,7 @@ def test_replay_refuses_a_group_without_offsets_or_members_unless_created(unique
     offsetflow("topics", "create", "--posts-topic", topic, "--sms-topic", f"test.sms.{unique}")
     typo = f"posts-fetchr-{unique}"
     refused = offsetflow("replay", "--group", typo, "--to", "earliest", "--topic", topic, check=False)
-    assert_one_line_error(refused, 1, typo, "--create")
+    assert_one_line_error(refused, 2, typo, "--create")
     assert json.loads(offsetflow("status", "--json", "--group", typo).stdout)["groups"] == []
 
     offsetflow("replay", "--group", typo, "--to", "earliest", "--topic", topic, "--create")
@@ -322,7 +322,7 @@ def test_check_shows_where_it_connected_without_passwords(unique: str) -> None:
 
 def test_a_malformed_kafka_config_is_not_echoed() -> None:
     result = offsetflow("status", "--kafka-config", "sasl.password:hunter2", check=False)
-    assert_one_line_error(result, 1, "--kafka-config", "KEY=VALUE")
+    assert_one_line_error(result, 2, "--kafka-config", "KEY=VALUE")
     assert "hunter2" not in result.stderr + result.stdout
 
 

@@ -35,13 +35,17 @@ app.command()(replay.replay)
 app.add_typer(dlq.app, name="dlq")
 app.command()(clean.clean)
 
-# Errors a user can act on: one line, no traceback. ConfigError covers settings offsetflow checks itself
-# (malformed --kafka-config, a MongoDB URI pymongo rejects, a missing topic), RuntimeError unreachable servers
-# and refusals (a group with running consumers).
-_USER_ERRORS = (StackError, ConfigError, KafkaException, PyMongoError, RuntimeError)
+# Errors a user can act on: one line, no traceback. RuntimeError covers unreachable servers and refusals (a group
+# with running consumers); OSError an output that cannot be written (a full disk, a file where --out should be);
+# ConfigError, caught first, settings offsetflow checks itself.
+_USER_ERRORS = (StackError, KafkaException, PyMongoError, RuntimeError, OSError)
 
-USAGE_EXIT = 2  # the command line itself is wrong (a flag value out of range, an unknown flag): nothing ran
-ERROR_EXIT = 1  # it ran and stopped: the one line says why and what to do
+# The command as given cannot work, nothing was changed: a flag value out of range, an unknown flag, a setting
+# the command cannot use (malformed --kafka-config, a MongoDB URI pymongo rejects, a topic or group that does
+# not exist). Fix the command line or the settings.
+USAGE_EXIT = 2
+# It ran and stopped, or refused: a server unreachable, a group with running consumers, an outage for good.
+ERROR_EXIT = 1
 INTERRUPTED_EXIT = 130
 
 
@@ -69,6 +73,9 @@ def main() -> None:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         sys.exit(INTERRUPTED_EXIT)
+    except ConfigError as exc:
+        say_error(str(exc))
+        sys.exit(USAGE_EXIT)
     except _USER_ERRORS as exc:
         say_error(str(exc))
         sys.exit(ERROR_EXIT)

@@ -11,11 +11,15 @@ from rich.console import Console
 
 from offsetflow.cli import options
 from offsetflow.cli.options import BootstrapServers, KafkaConfig, opt
-from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, ConfigError
+from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS
 from offsetflow.ops.groups import Groups
 from offsetflow.sinks.chunks import chunk_topics, list_chunks, remove_chunks
 
 console = Console(stderr=True)
+
+
+class NotConfirmed(RuntimeError):
+    """Deleting needs a yes: from a terminal, or --yes."""
 
 
 def clean(
@@ -90,6 +94,6 @@ def _confirm(yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise ConfigError("not asking without a terminal: pass --yes to go ahead")
+        raise NotConfirmed("not asking without a terminal: pass --yes to go ahead")
     if not typer.confirm("go ahead?", default=False):
         raise typer.Abort()
