@@ -589,6 +589,29 @@ def test_pending_questioned_and_bounced_payments_did_not_move(body: str) -> None
     not_txn(body)
 
 
+def test_a_purchase_worth_an_amount_is_the_amount_but_points_worth_one_are_not() -> None:
+    is_txn("Thank you for using Debit Card ending 2468 for a purchase worth Rs 899.00 at SHOP.", 899.0, "INR", "debit")
+    not_txn("Gift vouchers worth Rs 899 are waiting for you on card XX2468.")
+
+
+def test_dr_and_cr_heading_an_amount_as_nouns() -> None:
+    """ "ACH DR of Rs 5,000", "NEFT Cr for INR 900": the tag names the entry, then "of"/"for" the amount."""
+    is_txn("ACH DR of Rs 5,000 for HOME LOAN processed from A/c XX2468 on 05-04-26.", 5000.0, "INR", "debit", "XX2468")
+    is_txn("NEFT Cr for INR 900.00 in A/c XX2468 from ACME LTD.", 900.0, "INR", "credit", "XX2468")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Your request for a cheque book for A/c XX2468 is processed. Charges Rs 50 may apply.",
+        "Your A/c XX2468 is overdrawn by Rs 500. Please deposit funds.",
+        "Kindly maintain Rs 5,000 in A/c XX2468 for the transfer to go through.",
+    ],
+)
+def test_conditional_charges_and_overdrawn_accounts_are_notices(body: str) -> None:
+    not_txn(body)
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

@@ -183,8 +183,12 @@ _BALANCE_GAP = re.compile(
 
 # Promotions and reward rules quote thresholds and rates, not an amount that moved: "10 points on every Rs 100
 # spent", "per Rs 200", "vouchers worth Rs 500", "on spends of at least Rs 999", "more than $50", "Rs 2,000 or more",
-# "$50 and above". (Limit words like max/upto/min/above are balance words already.)
-_THRESHOLD_BEFORE = re.compile(r"\b(?:every|per|each|worth|least|than|exceeding)[\s:.-]{1,3}$")
+# "$50 and above". (Limit words like max/upto/min/above are balance words already.) "worth" only after a reward
+# word: "a purchase worth Rs 899" is the amount spent.
+_THRESHOLD_BEFORE = re.compile(
+    r"\b(?:every|per|each|least|than|exceeding|(?:points?|vouchers?|rewards?|gifts?|benefits?|offers?|prizes?|"
+    r"coupons?|cashback|discounts?)\s{1,3}worth)[\s:.-]{1,3}$"
+)
 _THRESHOLD_AFTER = re.compile(r"\s{0,2}(?:or\s{1,3}(?:more|above)|and\s{1,3}above|onwards)\b")
 
 
@@ -252,7 +256,7 @@ def _balances(low: str, money: list[_Money], cue_starts: list[int]) -> list[_Mon
             and _BALANCE_GAP.fullmatch(low, words[-1].end(), x.start) is not None
         )
         threshold = bool(
-            _THRESHOLD_BEFORE.search(low, max(0, x.start - 16), x.start) or _THRESHOLD_AFTER.match(low, x.end)
+            _THRESHOLD_BEFORE.search(low, max(0, x.start - 24), x.start) or _THRESHOLD_AFTER.match(low, x.end)
         )
         out.append(_Money(x.start, x.end, x.value, x.currency, balance or threshold, threshold))
     return out
@@ -403,7 +407,9 @@ _OTP_CODE = re.compile(
 _FUTURE = re.compile(
     r"\b(?:will|shall|would|to)\s{1,3}be\s{1,3}(?:auto[- ]?)?(?:debited|credited|deducted|charged|paid|"
     r"deposited|transferred|levied|presented|processed|refunded|reversed|taken|collected)\b|"
-    r"\bwill\s{1,3}(?:debit|credit|charge|deduct)\b|\bscheduled\s{1,3}(?:for|on|to)\b"
+    r"\bwill\s{1,3}(?:debit|credit|charge|deduct)\b|\bscheduled\s{1,3}(?:for|on|to)\b|"
+    # conditional charges: "Charges Rs 50 may apply", "may be levied"
+    r"\b(?:may|might)\s{1,3}(?:be\s{1,3})?(?:apply|applicable|debited|charged|levied|deducted)\b"
 )
 # Past-tense cues (verbs and Dr/Cr tags), as against nouns ("refund of") that a future phrase may be about.
 _PAST = re.compile(r"ed\b|\b(?:spent|paid|withdrew|withdrawn|sent|used|dr|cr|d\.r|c\.r)\b")
@@ -450,7 +456,9 @@ _LEAD_BLOCKERS = re.compile(
     # Not done yet, or a question to confirm: "Your payment of Rs 500 is pending", "a pending payment of", "Did you
     # attempt a $900 purchase?" ("Pending charge for $43.92 at", a card authorisation, is a spend.)
     r"\b(?:is|are|remains?|still)\s{1,3}pending\b|\bpending\s{1,3}(?:payment|with|for|approval|confirmation)\b|"
-    r"\bdid\s{1,3}you\b|\battempt(?:ed)?\s{1,3}(?:a|an|to)\b"
+    r"\bdid\s{1,3}you\b|\battempt(?:ed)?\s{1,3}(?:a|an|to)\b|"
+    # An overdrawn account asked to be funded: "overdrawn by Rs 500. Please deposit funds."
+    r"\boverdrawn\b|\b(?:please|kindly)\s{1,3}(?:pay|deposit|maintain|fund|clear|recharge)\b"
 )
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 # Marketing opens with an imperative: "Get Rs 100 cashback credited ...", "Earn 5X points", "Shop for Rs 999 and
@@ -654,11 +662,19 @@ def _cues(low: str, money: list[_Money]) -> list[_Found]:
     return kept
 
 
+# ... or heading it as a noun: "ACH DR of Rs 5,000", "NEFT Cr for INR 900".
+_TAG_OF = re.compile(r"[\s.:-]{0,3}(?:of|for)\s{1,3}")
+
+
 def _drcr(low: str, money: list[_Money]) -> list[_Found]:
     tags, amounts = [], _Amounts(money)
     for m in _DRCR.finditer(low):
         near = amounts.around(m.start(), m.end())
-        if any(not x.balance and (0 <= m.start() - x.end <= 2 or 0 <= x.start - m.end() <= 3) for x in near):
+        if any(
+            not x.balance
+            and (0 <= m.start() - x.end <= 2 or 0 <= x.start - m.end() <= 3 or _TAG_OF.fullmatch(low, m.end(), x.start))
+            for x in near
+        ):
             tags.append(_Found(m.start(), m.end(), "debit" if m[1][0] == "d" else "credit", True))
     return tags
 
