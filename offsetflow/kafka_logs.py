@@ -125,7 +125,7 @@ class KafkaLogs:
         with self._lock:
             cause = self._causes.get((kind + key, address))
             if cause is None and all_down and self._any("unreachable"):
-                level, line = logging.DEBUG, f"kafka: {redact.text(detail)}"  # the per-broker lines say it
+                level, line = logging.DEBUG, ""  # the per-broker lines say it
             elif cause is None:
                 self._causes[(kind + key, address)] = _Cause(kind, address, now, now, why)
                 level, line = _say(kind, address, why, None)
@@ -133,7 +133,11 @@ class KafkaLogs:
                 cause.said = now
                 level, line = _say(kind, address, cause.why, now - cause.started)  # the cause as first said
             else:
-                level, line = logging.DEBUG, f"kafka: {redact.text(detail)}"
+                level, line = logging.DEBUG, ""
+        if level == logging.DEBUG:
+            if self.logger.isEnabledFor(logging.DEBUG):  # ~20 lines a second in an outage: redact only if shown
+                self.logger.debug("kafka: %s", redact.text(detail))
+            return
         self.logger.log(level, line)
 
     def _any(self, kind: str) -> bool:
@@ -210,7 +214,8 @@ class ClientLogger:
                 self.hub.logger.info("librdkafka: %s", redact.text(text))
                 return
             if level < logging.WARNING:
-                self.hub.logger.debug("librdkafka: %s", redact.text(text))
+                if self.hub.logger.isEnabledFor(logging.DEBUG):
+                    self.hub.logger.debug("librdkafka: %s", redact.text(text))
                 return
             facility = text.split(" ", 1)[0]
             detail = text.split("]: ", 1)[-1] if "]: " in text else text

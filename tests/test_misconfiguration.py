@@ -268,6 +268,26 @@ def test_every_numeric_flag_of_every_command_has_a_range_or_a_check() -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ("seed", "posts", "--platforms", "twitter,myspace"),
+            ("'--platforms'", "myspace", "twitter,facebook,telegram"),
+        ),
+        (("consume", "sms", "--llm", "openai", "--sms-topic", "x"), ("OFFSETFLOW_LLM_API_KEY",)),
+        (("consume", "sms", "--llm", "gpt"), ("--llm", "rules or openai")),
+        (("replay", "--group", "g", "--to", "yesterday"), ("--to", "earliest")),
+        (("topics", "create", "--retention", "5x"), ("retention", "forever")),
+    ],
+)
+def test_other_values_the_command_cannot_use_are_one_line_usage_errors(
+    args: tuple[str, ...], words: tuple[str, ...]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OFFSETFLOW_LLM_API_KEY"}
+    assert_one_line_error(offsetflow(*args, check=False, env=env), 2, *words)
+
+
+@pytest.mark.parametrize(
     "uri",
     ["mongodb://etl:hunter2@127.0.0.1:99999/", "mongodb//etl:hunter2@127.0.0.1/", "mongodb://etl:hunter2@h:port/"],
 )

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from consumers.posts import PostFetcher
 from consumers.sms import SmsProcessor
-from offsetflow import codec, topics
+from offsetflow import codec, redact, topics
 from offsetflow.cli import options
 from offsetflow.cli.options import (
     COUNT,
@@ -36,7 +36,7 @@ from offsetflow.cli.options import (
     WaitForKafka,
     opt,
 )
-from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, KafkaSettings, MongoSettings
+from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, ConfigError, KafkaSettings, MongoSettings
 from offsetflow.lookup import LookupMode
 from offsetflow.posts.rows import POST_ROW_SCHEMA
 from offsetflow.sinks.chunks import list_chunks
@@ -170,6 +170,12 @@ def _extractor(
         return RulesExtractor()
     if llm != "openai":
         raise typer.BadParameter("choose rules or openai", param_hint="--llm")
+    if not base_url.startswith(("http://", "https://")):
+        raise typer.BadParameter(f"{redact.uri(base_url)} is not an http(s) URL", param_hint="--llm-base-url")
+    if not api_key and base_url.startswith("https://api.openai.com"):
+        raise ConfigError(
+            "--llm openai at api.openai.com needs an API key: set OFFSETFLOW_LLM_API_KEY (or --llm-api-key)"
+        )
     return OpenAIExtractor(OpenAISettings(base_url, model, api_key, batch, concurrency, rpm, tpm, timeout, retries))
 
 

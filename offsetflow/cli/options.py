@@ -64,7 +64,22 @@ KafkaPort = Annotated[int, opt("--kafka-port", "Local Kafka broker port.", **POR
 ControllerPort = Annotated[int, opt("--controller-port", "Local Kafka KRaft controller port.", **PORT)]
 MongoPort = Annotated[int, opt("--mongo-port", "Local FerretDB (MongoDB protocol) port.", **PORT)]
 
-Platforms = Annotated[str, opt("--platforms", "Comma-separated platforms: twitter,facebook,telegram.")]
+
+def _platforms(value: str) -> str:
+    from offsetflow.posts.synthetic import PLATFORMS
+
+    names = [p.strip() for p in value.split(",") if p.strip()]
+    unknown = [p for p in names if p not in PLATFORMS]
+    if unknown or not names:
+        raise typer.BadParameter(
+            f"{', '.join(unknown) or 'none given'}: choose one or more of {','.join(PLATFORMS)}, comma-separated"
+        )
+    return ",".join(names)
+
+
+Platforms = Annotated[
+    str, opt("--platforms", "Comma-separated platforms: twitter,facebook,telegram.", callback=_platforms)
+]
 Seed = Annotated[int, opt("--seed", "Random seed; the same seed gives the same data or sample.")]
 SourceDatabase = Annotated[str, opt("--source-database", "Database holding the source collections.")]
 PostsTopic = Annotated[str, opt("--posts-topic", "Topic of post ids to fetch.")]
