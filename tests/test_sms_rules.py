@@ -612,6 +612,51 @@ def test_conditional_charges_and_overdrawn_accounts_are_notices(body: str) -> No
     not_txn(body)
 
 
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "OTP/PIN/CVV are confidential.",
+        "Beware of fraud calls asking for OTP.",
+        "Keep your OTP safe.",
+        "Stay safe: OTP is for your use only.",
+    ],
+)
+def test_otp_advice_after_an_alert_does_not_block_it(footer: str) -> None:
+    is_txn(f"Rs 500 debited from A/c XX1357 at SHOP. {footer}", 500.0, "INR", "debit", "XX1357")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Payment of Rs 500 to BOOKSHOP initiated. Your one time password is 483920.",
+        "Use 483920 as your login code for a payment of Rs 500.",
+        "Your security code for txn of Rs 500 is 483920.",
+        "Your one-time PIN for the payment of $5.00 is 483920.",
+        "Transaction of Rs 500 at BOOKSHOP. Enter OTP 483920 to complete.",
+    ],
+)
+def test_codes_of_every_kind_make_an_otp_message(body: str) -> None:
+    not_txn(body)
+
+
+def test_executed_standing_orders_are_debits_but_set_ups_are_not() -> None:
+    """AutoPay/standing instruction/NACH/e-mandate count once executed or processed; created/registered is set-up."""
+    is_txn("AutoPay of Rs 499 for STREAMCO executed successfully from A/c XX1357.", 499.0, "INR", "debit", "XX1357")
+    is_txn("Standing instruction of Rs 1,000 to MEERA executed from A/c XX1357.", 1000.0, "INR", "debit", "XX1357")
+    not_txn("AutoPay of Rs 499 for STREAMCO created successfully on card XX1357.")
+    not_txn("Your standing instruction of Rs 1,000 to MEERA is registered successfully.")
+
+
+def test_a_converted_amount_in_brackets_is_not_the_charged_amount() -> None:
+    is_txn("USD 50.00 (INR 4,150.00) spent on card XX1357 at HOTEL.", 50.0, "USD", "debit", "XX1357")
+    is_txn("EUR 20.00 (approx. Rs 1,800) charged on card XX1357.", 20.0, "EUR", "debit", "XX1357")
+
+
+def test_credited_to_another_account_from_yours_is_a_debit() -> None:
+    is_txn("Rs 500 credited to A/c XX2468 from your A/c XX1357.", 500.0, "INR", "debit", "XX1357")
+    is_txn("Rs 500 credited to your A/c XX1357 from A/c XX2468.", 500.0, "INR", "credit", "XX1357")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

@@ -189,6 +189,8 @@ _THRESHOLD_BEFORE = re.compile(
     r"\b(?:every|per|each|least|than|exceeding|(?:points?|vouchers?|rewards?|gifts?|benefits?|offers?|prizes?|"
     r"coupons?|cashback|discounts?)\s{1,3}worth)[\s:.-]{1,3}$"
 )
+# A converted amount right after the charged one: "USD 50.00 (INR 4,150.00) spent", "EUR 20 (approx. Rs 1,800)".
+_CONVERSION = re.compile(r"\s{0,2}[(\[]\s{0,2}(?:approx\.?\s{0,2}|~\s{0,2}|equiv\w{0,8}\s{1,3}(?:to\s{1,3})?)?")
 _THRESHOLD_AFTER = re.compile(r"\s{0,2}(?:or\s{1,3}(?:more|above)|and\s{1,3}above|onwards)\b")
 
 
@@ -199,7 +201,7 @@ class _Money:
     value: float
     currency: str | None  # None: no marker, so the SMS's other currency (or INR)
     balance: bool = False  # a balance, limit or due amount, or a threshold: not the amount moved
-    threshold: bool = False  # "on every Rs 100", "worth Rs 250", "Rs 500 or more": not a balance either
+    threshold: bool = False  # "on every Rs 100", "Rs 500 or more", a conversion "(INR 4,150)": no balance either
 
 
 def _number(text: str) -> float | None:
@@ -256,7 +258,9 @@ def _balances(low: str, money: list[_Money], cue_starts: list[int]) -> list[_Mon
             and _BALANCE_GAP.fullmatch(low, words[-1].end(), x.start) is not None
         )
         threshold = bool(
-            _THRESHOLD_BEFORE.search(low, max(0, x.start - 24), x.start) or _THRESHOLD_AFTER.match(low, x.end)
+            _THRESHOLD_BEFORE.search(low, max(0, x.start - 24), x.start)
+            or _THRESHOLD_AFTER.match(low, x.end)
+            or (out and _CONVERSION.fullmatch(low, out[-1].end, x.start))
         )
         out.append(_Money(x.start, x.end, x.value, x.currency, balance or threshold, threshold))
     return out
@@ -321,6 +325,8 @@ _CUES: list[_Cue] = [
     _cue(r"\bmade\s{1,3}an?\s(?:\S{1,20}\s){0,2}(?:transaction|purchase|payment|spend|charge)\b", "debit", True),
     # Credited to the payee (NEFT/IMPS "credited to the beneficiary account"): it left *this* account.
     _cue(r"\bcredited\s{1,3}to\s{1,3}(?:the\s{1,3})?(?:beneficiary|payee)", "debit", True),
+    # ... or to someone else's account from yours: "Rs 500 credited to A/c XX2468 from your A/c XX1357".
+    _cue(r"\bcredited\s{1,3}to\s{1,3}(?!your\b|ur\b)[^.|\n]{0,48}?\bfrom\s{1,3}(?:your|ur)\b", "debit", True),
     # Past-tense verbs of money arriving: "credited", "deposited", "refunded", "reversed". Refunds and reversals
     # are money coming back even when the SMS also mentions the failed or declined original.
     _cue(r"\b(?:credited|deposited|refunded|reversed|refund|reversal)\b", "credit", True),
@@ -366,6 +372,14 @@ _CUES: list[_Cue] = [
     # Standing payments that are only notices until done: "Your SIP of Rs 1,000 ... processed successfully",
     # "Premium of Rs 5,000 for policy ... paid successfully", "Installment of $200 posted".
     _cue(r"\b(?:sip|premium|instal+ment|contribution|subscription|emi)\b", "debit", False, only_completed=True),
+    # ... and so are standing orders and mandates once executed: "AutoPay of Rs 499 for NETFLIX executed
+    # successfully", "Standing instruction of Rs 1,000 executed", "NACH debit of Rs 500 processed".
+    _cue(
+        r"\bauto[- ]?pay\b|\bstanding\s{1,3}instruction\b|\be-?mandate\b|\b(?:nach|ecs|si)\b",
+        "debit",
+        False,
+        only_completed=True,
+    ),
     # Spanish and Portuguese alerts (Latin American banks): "Compra aprobada por $50", "Compra aprovada ... R$ 50",
     # "Pago exitoso", "Transferencia realizada", "Retiro en cajero", "Saque"; "Recibiste $50", "Você recebeu".
     _cue(r"\b(?:compra|pago|pagamento|transferencia|transferência|retiro|saque)\b", "debit", False, completes=True),
@@ -378,9 +392,12 @@ _FILLER = re.compile(
 # Completion: the noun's transaction went through ("successful", "approved", "processed", "posted", "done",
 # "made", "authorized", "settled", "cleared", "executed"); not a mandate or card set-up that was "successfully
 # registered/activated".
+# Nor one "registered/created/set up successfully" (set-up words before "successfully" too).
 _COMPLETED = re.compile(
+    r"(?<!registered )(?<!activated )(?<!created )(?<!set up )(?<!setup )(?<!linked )(?<!enabled )(?<!updated )"
+    r"(?<!cancelled )(?<!revoked )(?<!modified )(?<!paused )"
     r"\bsuccess(?:ful(?:ly)?)?\b(?!\s{1,3}(?:registered|activated|created|set|linked|added|updated|enabled|"
-    r"cancelled|revoked))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed|settled|"
+    r"cancelled|revoked|modified|paused))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed|settled|"
     r"cleared|executed)\b|"
     r"\b(?:aprobad[ao]|aprovad[ao]|realizad[ao]|exitos[ao]|efetuad[ao])\b"
 )
@@ -392,14 +409,24 @@ _DRCR = re.compile(r"(?<![a-z])(d\.?r|c\.?r)\.?(?![a-z])")
 # --- blockers: money did not (yet) move ---------------------------------------------------------------------------
 
 # One-time passwords and codes: "123456 is your OTP", "Your verification code is". Not a footer telling you never
-# to share one ("Never share OTP/PIN"): a mention right after share/disclose/reveal/tell is skipped.
+# to share one ("Never share OTP/PIN"): a mention right after share/disclose/reveal/tell is skipped, and a mention
+# with no code counts only up to the sentence with the first amount: after it, "OTP/PIN/CVV are confidential" and
+# "Beware of calls asking for OTP" are advice appended to an alert.
 _OTP = re.compile(r"\b(?:otp|one[- ]time\s(?:password|pin|code)|verification\scode|activation\s(?:key|code))\b")
 _OTP_FOOTER = re.compile(
-    r"\b(?:share|sharing|disclose|reveal|tell|give|provide|send|asks?|asked|never|not|don't|dont)\b[^.]{0,24}$"
+    r"\b(?:share|sharing|disclose|reveal|tell|give|provide|send|asks?|asked|asking|never|not|don't|dont)\b"
+    r"[^.]{0,24}$"
 )
-# ... but a code right there is an OTP message whatever precedes it: "OTP is 482910", "482910 is your OTP".
+# ... but a code right there is an OTP message whatever precedes it: "OTP is 482910", "482910 is your OTP", "Your
+# security code for txn of Rs 500 is 482910", "Use 482910 as your login code", one-time PINs and passwords.
+_CODE_WORD = (
+    r"(?:otp|one[- ]time\s(?:password|pin|code)|(?:verification|security|login|secret|confirmation|authentication|"
+    r"authorisation|authorization)\s(?:code|pin))"
+)
 _OTP_CODE = re.compile(
-    r"\botp\W{0,3}(?:is\W{1,3}|:\W{0,2})?[0-9]{4,8}\b|\b[0-9]{4,8}\W{1,3}is\s{1,3}(?:your|the)\s{1,3}otp\b"
+    rf"\b{_CODE_WORD}\W{{0,3}}(?:is\W{{1,3}}|:\W{{0,2}})?[0-9]{{4,8}}\b|"
+    rf"\b[0-9]{{4,8}}\W{{1,3}}is\s{{1,3}}(?:your|the)\s{{1,3}}{_CODE_WORD}\b|"
+    rf"\b{_CODE_WORD}\b[^|\n]{{0,60}}?\bis\W{{1,3}}[0-9]{{4,8}}\b|\buse\s{{1,3}}[0-9]{{4,8}}\s{{1,3}}as\b"
 )
 # Future or intended movement: "will be debited", "to be credited", "shall be charged", "will debit". It blocks the
 # SMS unless a past-tense cue outside it is about another amount: in "Rs 1,250 spent on card XX10; cashback of Rs
@@ -700,11 +727,11 @@ def _future(low: str, amounts: list[_Money], strong: list[_Found]) -> bool:
 def _blocked(low: str, amounts: list[_Money], strong_cues: list[_Found]) -> tuple[bool, bool]:
     """(strongly blocked, weakly blocked)."""
     first_amount = amounts[0]
-    otp = bool(_OTP_CODE.search(low)) or any(
-        not _OTP_FOOTER.search(low, max(0, m.start() - 40), m.start()) for m in _OTP.finditer(low)
-    )
     end = _SENTENCE_END.search(low, first_amount.end)
     lead_end = end.start() if end else len(low)
+    otp = bool(_OTP_CODE.search(low)) or any(
+        not _OTP_FOOTER.search(low, max(0, m.start() - 40), m.start()) for m in _OTP.finditer(low, 0, lead_end)
+    )
     # A failure counts up to the sentence with the amount: "If txn failed, call us" in a footer does not.
     failed = bool(_FAILED.search(low, 0, lead_end)) and not _REFUND.search(low)
     strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS) or _future(low, amounts, strong_cues)
