@@ -220,6 +220,17 @@ def test_one_shot_commands_fail_within_seconds_naming_the_unreachable_address() 
     assert time.monotonic() - started < 30
 
 
+def test_an_unreachable_mongodb_is_one_line_with_the_address_not_a_topology_dump(unique: str) -> None:
+    started = time.monotonic()
+    result = offsetflow(
+        *("seed", "posts", "--mongo-uri", "mongodb://etl:hunter2@127.0.0.1:1/", "--source-database", f"s_{unique}"),
+        check=False,
+    )
+    assert time.monotonic() - started < 30
+    assert_one_line_error(result, 1, "MongoDB not reachable: 127.0.0.1:1", "--mongo-uri")
+    assert "TopologyDescription" not in result.stderr and "hunter2" not in result.stderr
+
+
 # -- 3. numeric flags and MongoDB URIs ----------------------------------------------------------------------------
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
 from confluent_kafka import KafkaException
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 from rich.console import Console
 from rich.markup import escape
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer's own copy of click
@@ -55,6 +56,18 @@ def say_error(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(line)}", highlight=False)
 
 
+def mongo_unreachable(exc: ServerSelectionTimeoutError) -> str:
+    """pymongo's topology dump, cut to the address and the cause."""
+    text = str(exc)
+    cause = re.sub(r" \(configured timeouts:[^)]*\)", "", text.split(", Timeout:", 1)[0])
+    waited = re.search(r"Timeout: ([\d.]+)s", text)
+    return (
+        f"MongoDB not reachable: {cause}"
+        + (f" (gave up after {float(waited[1]):g}s)" if waited else "")
+        + "; is it running, and is --mongo-uri (OFFSETFLOW_MONGO_URI) right? `offsetflow dev up` starts the local one"
+    )
+
+
 def main() -> None:
     logs.setup()
     try:
@@ -76,6 +89,9 @@ def main() -> None:
     except ConfigError as exc:
         say_error(str(exc))
         sys.exit(USAGE_EXIT)
+    except ServerSelectionTimeoutError as exc:
+        say_error(mongo_unreachable(exc))
+        sys.exit(ERROR_EXIT)
     except _USER_ERRORS as exc:
         say_error(str(exc))
         sys.exit(ERROR_EXIT)
