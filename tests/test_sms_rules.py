@@ -657,6 +657,42 @@ def test_credited_to_another_account_from_yours_is_a_debit() -> None:
     is_txn("Rs 500 credited to your A/c XX1357 from A/c XX2468.", 500.0, "INR", "credit", "XX1357")
 
 
+@pytest.mark.parametrize(
+    ("body", "amount", "currency", "direction", "account"),
+    [
+        ("Card ending 2233: $50.00 at GROCERY OUTLET on 04/12.", 50.0, "USD", "debit", "XX2233"),  # amount at merchant
+        ("$12.40 @ COFFEE SPOT with your card ending 2233 was approved.", 12.4, "USD", "debit", "XX2233"),
+        ("ECOM INR 1,499.00 card XX2233 WEBSTORE 14-04-26.", 1499.0, "INR", "debit", "XX2233"),
+        ("+$300.00 from JOHN DOE to your account 2233.", 300.0, "USD", "credit", "XX2233"),  # signed amounts
+        ("New transaction: -$75.00 PHONE CO, acct 2233.", 75.0, "USD", "debit", "XX2233"),
+        ("Alert: $75.00 debit from acct ...2233 to PHONE CO.", 75.0, "USD", "debit", "XX2233"),  # debit from
+        ("Salary credit to A/c XX2233: INR 50,000.00 on 14-04.", 50000.0, "INR", "credit", "XX2233"),
+        ("Money in: £20.00 from J SMITH to account 2233.", 20.0, "GBP", "credit", "XX2233"),  # app headings
+        ("Money out: £20.00 to J SMITH from account 2233.", 20.0, "GBP", "debit", "XX2233"),
+        ("You've got £20.00 from J SMITH in account 2233.", 20.0, "GBP", "credit", "XX2233"),
+        ("Withdrawal from CHK 2233: $60.00 at ATM 0042.", 60.0, "USD", "debit", "XX2233"),  # CHK/SAV with a space
+        ("SAV 2233 deposit $500.00 posted 04/12.", 500.0, "USD", "credit", "XX2233"),
+    ],
+)
+def test_alerts_without_a_verb(body: str, amount: float, currency: str, direction: str, account: str) -> None:
+    """Short app and card feeds: an amount at a merchant, a sign on the amount, "debit from"/"credit to" headings,
+    "Money in/out", "you've got"; product abbreviations a space before the digits."""
+    is_txn(body, amount, currency, direction, account)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Your $50.00 at GROCERY OUTLET purchase is on hold for review.",
+        "Your payment of Rs 500 to MEERA is being processed.",
+        "Avl bal Rs 5,000.00 at 10:15 on 14-04-26 in A/c XX2233.",
+        "483920 is the code to authorise Rs 500 at BOOKSHOP on card XX2233. Do not share.",
+    ],
+)
+def test_held_or_in_process_payments_balances_at_a_time_and_codes_are_not_spends(body: str) -> None:
+    not_txn(body)
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

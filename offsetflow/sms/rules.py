@@ -281,6 +281,8 @@ class _Cue:
     # ... and without one it is no cue at all: "Your SIP of Rs 1,000 ... processed" moved money, "Your SIP of Rs
     # 1,000" alone is a notice.
     only_completed: bool = False
+    # A weak cue that exists only touching an amount: "after" it ("$50.00 at GROCER") or "before" it ("+$300.00").
+    attached: str | None = None
 
 
 def _cue(
@@ -290,8 +292,11 @@ def _cue(
     near_amount: bool = False,
     completes: bool = False,
     only_completed: bool = False,
+    attached: str | None = None,
 ) -> _Cue:
-    return _Cue(re.compile(regex), direction, strong, near_amount, completes or only_completed, only_completed)
+    return _Cue(
+        re.compile(regex), direction, strong, near_amount, completes or only_completed, only_completed, attached
+    )
 
 
 _TO_YOUR = r"\s{1,3}(?:to|in|into)\s{1,3}(?:your|ur)\b"
@@ -307,14 +312,16 @@ _CUES: list[_Cue] = [
         True,
     ),
     # "paid" is done; but "ignore if (already) paid" is a reminder's footer, and "paid to your" is money in.
-    _cue(r"(?<!if )(?<!already )\bpaid\b(?!" + _TO_YOUR + ")", "debit", True),
+    _cue(r"\bpaid\b(?<!if paid)(?<!already paid)(?!" + _TO_YOUR + ")", "debit", True),
     # A withdrawal noun, its abbreviations and common misspelling: "ATM withdrawal: $25.00", "ACH withdrawal",
     # "CASH WDL", "ATM W/D", "withdrawl".
     _cue(r"\b(?:withdrawal|withdrawl|wdl|w/d)\b", "debit", True),
     # "debit" heading an amount or an alert: "UPI debit:Rs.599", "DEBIT with amount", "has a debit by transfer
     # of", "Debit Alert!", "Debit Amount:", a field value "Type: Debit |". Not "debit card", the instrument.
     _cue(
-        r"\bdebit(?=\s{0,2}(?:[:!|)\n-]|$|(?:of|with|by|for|alert|amount|amt|transaction|txn|rs|inr)\b))", "debit", True
+        r"\bdebit(?=\s{0,2}(?:[:!|)\n-]|$|(?:of|with|by|for|from|to|alert|amount|amt|transaction|txn|rs|inr)\b))",
+        "debit",
+        True,
     ),
     # Moved out by transfer: "Rs.29 transferred from A/c ...5494", "transfered to John" (not "to your").
     _cue(r"\btransferr?ed\b(?!" + _TO_YOUR + ")", "debit", True),
@@ -336,8 +343,8 @@ _CUES: list[_Cue] = [
     # "credit" heading an amount or an alert: "NEFT credit of INR", "CREDIT with amount", "UPI Credit:INR",
     # "Credit Alert!", "Type: Credit". Not "credit card"/"credit limit"/"available credit", which name things.
     _cue(
-        r"(?<!available )(?<!avl )\bcredit"
-        r"(?=\s{0,2}(?:[:!|)\n-]|$|(?:of|with|by|alert|amount|amt|transaction|txn|rs|inr)\b))",
+        r"\bcredit(?<!available credit)(?<!avl credit)"
+        r"(?=\s{0,2}(?:[:!|)\n-]|$|(?:of|with|by|to|into|alert|amount|amt|transaction|txn|rs|inr)\b))",
         "credit",
         True,
     ),
@@ -352,12 +359,22 @@ _CUES: list[_Cue] = [
     # "request received for processing") they say little.
     _cue(r"\bsent\b", "debit", False, near_amount=True),
     _cue(r"\b(?:received|recieved)\b", "credit", False, near_amount=True),
+    # "You've got £20.00 from", "you got Rs 50 cashback": money you received.
+    _cue(r"\b(?:you've|you\s{1,3}have|you)\s{1,3}got\b", "credit", False, near_amount=True),
+    # Banking-app headings: "Money in: £20.00 from", "Money out: £5.00 to".
+    _cue(r"\bmoney\s{1,3}in\b", "credit", False),
+    _cue(r"\bmoney\s{1,3}out\b", "debit", False),
+    # An amount at a merchant is a card spend even with no verb: "Card ending 1234: $50.00 at GROCER" (not "at 10:15").
+    _cue(r"(?:\bat|@)(?!\s{0,3}[0-9])", "debit", False, attached="after"),
+    # A sign on the amount, as app feeds show it: "+$300.00 from JOHN", "-$75.00 PHONE CO".
+    _cue(r"\+(?<![\w.,)/+-]\+)(?=\s?(?:[$€£₹]|rs\b|rs\.|inr|usd|eur|gbp))", "credit", False, attached="before"),
+    _cue(r"-(?<![\w.,)/+-]-)(?=\s?(?:[$€£₹]|rs\b|rs\.|inr|usd|eur|gbp))", "debit", False, attached="before"),
     # Nouns of a card or account being used: "had a transaction of ($15.00)", "Txn Rs.500 On Card 1234",
     # "A Trx using Card", "Payment of Rs X ... successful", "Purchase of USD 75", "Pending charge for $43.92",
     # "POS txn", "Outward transfer of AED 500", "Recharge of Rs 199 successful", "IMPS of Rs 500 to JOHN",
     # "Cheque 000123 for Rs 5,000 cleared".
     _cue(
-        r"\b(?:transaction|txn|trx|trxn|payment|purchase|charge|pos|transfer|outward|outgoing|recharge|imps|neft|"
+        r"\b(?:transaction|txn|trx|trxn|payment|purchase|charge|pos|ecom|e-com|transfer|outward|outgoing|recharge|imps|neft|"
         r"rtgs|cheque|check)\b",
         "debit",
         False,
@@ -391,14 +408,15 @@ _FILLER = re.compile(
 )
 # Completion: the noun's transaction went through ("successful", "approved", "processed", "posted", "done",
 # "made", "authorized", "settled", "cleared", "executed"); not a mandate or card set-up that was "successfully
-# registered/activated".
-# Nor one "registered/created/set up successfully" (set-up words before "successfully" too).
+# registered/activated", nor one "registered/created/set up successfully" (set-up words before it too).
+_SET_UP = "registered|activated|created|set|linked|added|updated|enabled|cancelled|revoked|modified|paused"
 _COMPLETED = re.compile(
-    r"(?<!registered )(?<!activated )(?<!created )(?<!set up )(?<!setup )(?<!linked )(?<!enabled )(?<!updated )"
-    r"(?<!cancelled )(?<!revoked )(?<!modified )(?<!paused )"
-    r"\bsuccess(?:ful(?:ly)?)?\b(?!\s{1,3}(?:registered|activated|created|set|linked|added|updated|enabled|"
-    r"cancelled|revoked|modified|paused))|\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed|settled|"
-    r"cleared|executed)\b|"
+    r"\bsuccess(?<!registered success)(?<!activated success)(?<!created success)(?<!set up success)"
+    r"(?<!setup success)(?<!linked success)(?<!enabled success)(?<!updated success)(?<!cancelled success)"
+    rf"(?<!revoked success)(?<!modified success)(?<!paused success)(?:ful(?:ly)?)?\b(?!\s{{1,3}}(?:{_SET_UP}))|"
+    r"\b(?:approved|processed|completed|confirmed|posted|done|made|authori[sz]ed|settled|cleared|executed)\b"
+    # ("is being processed" is not done yet)
+    r"(?<!being processed)(?<!being approved)(?<!being posted)(?<!being settled)(?<!being cleared)|"
     r"\b(?:aprobad[ao]|aprovad[ao]|realizad[ao]|exitos[ao]|efetuad[ao])\b"
 )
 # Dr/Cr tags bound to an amount: "Rs.80.00 Dr. from A/c", "Dr INR 29,000.00", "Rs.500.00 Cr. to". A tag after
@@ -418,14 +436,15 @@ _OTP_FOOTER = re.compile(
     r"[^.]{0,24}$"
 )
 # ... but a code right there is an OTP message whatever precedes it: "OTP is 482910", "482910 is your OTP", "Your
-# security code for txn of Rs 500 is 482910", "Use 482910 as your login code", one-time PINs and passwords.
+# security code for txn of Rs 500 is 482910", "Use 482910 as your login code", "482910 is the code to authorise",
+# one-time PINs and passwords.
 _CODE_WORD = (
     r"(?:otp|one[- ]time\s(?:password|pin|code)|(?:verification|security|login|secret|confirmation|authentication|"
     r"authorisation|authorization)\s(?:code|pin))"
 )
 _OTP_CODE = re.compile(
     rf"\b{_CODE_WORD}\W{{0,3}}(?:is\W{{1,3}}|:\W{{0,2}})?[0-9]{{4,8}}\b|"
-    rf"\b[0-9]{{4,8}}\W{{1,3}}is\s{{1,3}}(?:your|the)\s{{1,3}}{_CODE_WORD}\b|"
+    rf"\b[0-9]{{4,8}}\W{{1,3}}is\s{{1,3}}(?:your|the)\s{{1,3}}(?:[a-z]{{1,12}}\s{{1,3}})?(?:{_CODE_WORD}|code|pin|password)\b|"
     rf"\b{_CODE_WORD}\b[^|\n]{{0,60}}?\bis\W{{1,3}}[0-9]{{4,8}}\b|\buse\s{{1,3}}[0-9]{{4,8}}\s{{1,3}}as\b"
 )
 # Future or intended movement: "will be debited", "to be credited", "shall be charged", "will debit". It blocks the
@@ -477,7 +496,7 @@ _LEAD_BLOCKERS = re.compile(
     r"\b(?:due(?!\s{1,3}to\b)|overdue|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b|"
     r"\bstatement\b|\b(?:offers?|cashback|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
     # ("25 reward points" earned on the spend the SMS reports is a count, not an offer)
-    r"(?<![0-9]\s)\brewards?\b|"
+    r"\brewards?\b(?<![0-9]\sreward)(?<![0-9]\srewards)|"
     r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b|\b(?:your|a|new|pending)\s{1,3}request\b|"
     r"\brequest\s{1,3}(?:of|for|from)\b|"
     # Not done yet, or a question to confirm: "Your payment of Rs 500 is pending", "a pending payment of", "Did you
@@ -485,7 +504,7 @@ _LEAD_BLOCKERS = re.compile(
     r"\b(?:is|are|remains?|still)\s{1,3}pending\b|\bpending\s{1,3}(?:payment|with|for|approval|confirmation)\b|"
     r"\bdid\s{1,3}you\b|\battempt(?:ed)?\s{1,3}(?:a|an|to)\b|"
     # An overdrawn account asked to be funded: "overdrawn by Rs 500. Please deposit funds."
-    r"\boverdrawn\b|\b(?:please|kindly)\s{1,3}(?:pay|deposit|maintain|fund|clear|recharge)\b"
+    r"\boverdrawn\b|\bon\s{1,3}hold\b|\bunder\s{1,3}review\b|\bbeing\s{1,3}processed\b|\bin\s{1,3}process\b|\b(?:please|kindly)\s{1,3}(?:pay|deposit|maintain|fund|clear|recharge)\b"
 )
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 # Marketing opens with an imperative: "Get Rs 100 cashback credited ...", "Earn 5X points", "Shop for Rs 999 and
@@ -526,9 +545,10 @@ _LINKED = re.compile(
 # A mask with no account word before it: "**1234 had a transaction", "Sent Rs.51 from XXXXXX9722", "CHK ...1234".
 # A product-prefixed account number with no account word: "debited from SAV1234", "(part of SB-001234)", "to your
 # CA1234", "CC 1234"-style card accounts: savings (SB, SAV, SA), current (CA), cash-credit/card (CC), overdraft (OD),
-# NRE/NRO, checking (CHK) and cheque (CHQ, CHEQ) accounts, then digits or a mask.
+# NRE/NRO, checking (CHK) and cheque (CHQ, CHEQ) accounts, then digits or a mask ("CHK 1234": the longer ones may
+# stand a space apart).
 _PRODUCT_MASK = re.compile(
-    r"(?<![a-z0-9])(?:sb|sav|sa|ca|cc|od|nre|nro|chk|chq|cheq)[-:/]?(?P<mask>[x*0-9]{0,14}[0-9]{3,8})(?![0-9a-z])"
+    r"(?<![a-z0-9])(?:sb|sa|ca|cc|od|(?:sav|nre|nro|chk|chq|cheq)\s?)[-:/]?(?P<mask>[x*0-9]{0,14}[0-9]{3,8})(?![0-9a-z])"
 )
 _BARE_MASK = re.compile(r"(?<![\w*•.])(?P<mask>[0-9]{0,6}(?:[x*•]{2,14}|\.{3}|…)[0-9]{3,8})(?![0-9a-z])")
 
@@ -652,8 +672,8 @@ class _Amounts:
 # after abbreviations ("Rs.", "A/c no.", "Dr.") and before a digit do not end a sentence.
 COMPLETION_REACH = 320
 _CLAUSE_END = re.compile(
-    r"(?<!\brs)(?<!\bno)(?<!\bac)(?<!a/c)(?<!acct)(?<!\bdr)(?<!\bcr)(?<!\bmr)(?<!\bms)(?<!\bst)(?<!inr)(?<!\bref)"
-    r"(?<!\bavl)(?<!\bbal)(?<!\bamt)(?<!\btxn)[.!?](?:\s(?![0-9])|$)|[|\n]"
+    r"[.!?](?<!\brs.)(?<!\bno.)(?<!\bac.)(?<!a/c.)(?<!acct.)(?<!\bdr.)(?<!\bcr.)(?<!\bmr.)(?<!\bms.)(?<!\bst.)"
+    r"(?<!inr.)(?<!\bref.)(?<!\bavl.)(?<!\bbal.)(?<!\bamt.)(?<!\btxn.)(?:\s(?![0-9])|$)|[|\n]"
 )
 
 
@@ -678,6 +698,16 @@ def _cues(low: str, money: list[_Money]) -> list[_Found]:
                 strong = bool(_COMPLETED.search(low, m.end(), m.end() + 100)) or bool(
                     _COMPLETED.search(low, m.end(), _clause_end(low, m.end()))
                 )
+            if cue.attached and not any(
+                x.currency
+                and (
+                    0 <= m.start() - x.end <= 2 and not low[x.end : m.start()].strip()
+                    if cue.attached == "after"
+                    else 0 <= x.start - m.end() <= 1
+                )
+                for x in amounts.around(m.start(), m.end())
+            ):
+                continue
             if strong or not cue.only_completed:
                 found.append(_Found(m.start(), m.end(), cue.direction, strong))
     # Two cues on one word ("credited to the beneficiary" is also "credited"): the longer, more specific one.
