@@ -7,6 +7,7 @@ that comes up late is a forwarder to the local broker started by the test.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import socket
@@ -20,8 +21,10 @@ from typing import Any
 
 import pytest
 import typer.main
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from offsetflow import kafka_logs
 from offsetflow.cli import app
 from offsetflow.config import KafkaSettings
 from offsetflow.ops.replay import _unknown
@@ -170,6 +173,31 @@ def test_a_consumer_waits_for_a_late_kafka_then_says_it_is_reachable_and_runs(
     back = [i for i, line in enumerate(lines) if f"Kafka at {late} reachable again after" in line]
     assert len(unreachable) == 1 and len(back) == 1 and unreachable[0] < back[0], stderr
     assert "%3|" not in stderr and "Traceback" not in stderr
+
+
+def test_a_running_client_says_in_our_words_when_kafka_goes_and_when_it_is_back(
+    late_kafka: Forwarder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real client and callbacks: lines served from poll(), 'reachable again' from the statistics."""
+    caplog.set_level(logging.INFO, logger="offsetflow.kafka.running")
+    hub = kafka_logs.KafkaLogs(logging.getLogger("offsetflow.kafka.running"))
+    late = f"127.0.0.1:{late_kafka.port}"
+    conf = KafkaSettings(late).client_config(statistics_interval_ms=500)
+    kafka_logs.attach(conf, hub, replace=True)
+    producer = Producer(conf)
+
+    def poll_for(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            producer.poll(0.2)
+
+    poll_for(4)
+    late_kafka.open()
+    poll_for(8)
+    said = [r.getMessage() for r in caplog.records if r.name == "offsetflow.kafka.running"]
+    assert said[0] == f"Kafka at {late} unreachable (connection refused), retrying", said
+    assert len([s for s in said if "unreachable" in s]) == 1  # ~80 raw lines in those 4 s
+    assert any(s.startswith(f"Kafka at {late} reachable again after ") for s in said), said
 
 
 # -- 2. missing topic, unreachable broker at start ----------------------------------------------------------------
