@@ -764,6 +764,12 @@ def test_blockers_are_not_too_broad(body: str, direction: str) -> None:
         "Ref:" + "9" * 70 + " Rs.10 debited at " + "Z" * 300 + " on 01-01-25",
         "\u0660\u0661\u0662 ₹" + "\u0663" * 50 + " debited",
         "Rs. " * 30_000 + "spent",
+        "Rs 1 will be debited Rs 1 debited " * 2_000,  # future phrases against past cues
+        "+$1 -$2 at X " * 5_000,  # signs and merchants touching amounts
+        ("otp " + "a" * 50 + " ") * 2_000,  # code words with no code
+        "\ufdfa" * 20_000,  # NFKC expands this one character to 18
+        "1.00debited" * 10_000,  # glued words
+        "Rs 1 (Rs 2) every Rs 3 " * 3_000,  # conversions and thresholds
     ],
 )
 def test_any_body_yields_a_valid_result(body: str) -> None:

@@ -664,6 +664,10 @@ class _Amounts:
         i, j = bisect_left(self.ends, start + 1), bisect_left(self.starts, end)
         return ([self.money[i - 1]] if i > 0 else []) + ([self.money[j]] if j < len(self.money) else [])
 
+    def nearest(self, start: int, end: int) -> _Money:
+        """The amount closest to the span (one of its two neighbours; the first amount if none)."""
+        return min(self.around(start, end) or self.money[:1], key=lambda m: max(m.start - end, start - m.end, 0))
+
 
 # A completion word may come far after its noun in one long sentence: "Your payment of Rs 1,499.00 from your
 # account XX2290 towards the MOBILE BILL for the month of March has been processed successfully." Past the first 100
@@ -736,20 +740,27 @@ def _drcr(low: str, money: list[_Money]) -> list[_Found]:
     return tags
 
 
-def _nearest(amounts: list[_Money], start: int, end: int) -> _Money:
-    return min(amounts, key=lambda m: max(m.start - end, start - m.end, 0))
-
-
 def _future(low: str, amounts: list[_Money], strong: list[_Found]) -> bool:
-    """A future phrase that is not a side note to a past-tense movement of another amount."""
-    for f in _FUTURE.finditer(low):
-        about = _nearest(amounts, f.start(), f.end())
-        if not any(
-            (c.end <= f.start() or c.start >= f.end())
-            and _PAST.search(low, c.start, c.end)
-            and _nearest(amounts, c.start, c.end) is not about
-            for c in strong
-        ):
+    """A future phrase that is not a side note to a past-tense movement of another amount. Each phrase and cue
+    finds its amount by bisection and the cues are counted per amount once, so this stays O(n log n)."""
+    futures = list(_FUTURE.finditer(low))
+    if not futures:
+        return False
+    index = _Amounts(amounts)
+    past = [(c, index.nearest(c.start, c.end)) for c in strong if _PAST.search(low, c.start, c.end)]
+    per_amount: dict[int, int] = {}
+    for _, x in past:
+        per_amount[x.start] = per_amount.get(x.start, 0) + 1
+    starts = [c.start for c, _ in past]
+    for f in futures:
+        about = index.nearest(f.start(), f.end())
+        # past cues about another amount, less those inside the phrase itself ("will be *debited*")
+        others = len(past) - per_amount.get(about.start, 0)
+        i = bisect_left(starts, f.start())
+        while i < len(past) and past[i][0].start < f.end():
+            others -= past[i][1].start != about.start
+            i += 1
+        if others <= 0:
             return True
     return False
 
