@@ -379,6 +379,18 @@ def test_check_shows_where_it_connected_without_passwords(unique: str) -> None:
     assert "hunter2" not in result.stdout + result.stderr and "hunter3" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    "setting", ["security.protocol=SASL_PLAINTEX", "no.such.property=1", "OFFSETFLOW_KAFKA_NO_SUCH_PROPERTY=1"]
+)
+def test_a_kafka_setting_librdkafka_rejects_is_a_one_line_usage_error(setting: str) -> None:
+    if setting.startswith("OFFSETFLOW_"):
+        name, value = setting.split("=")
+        result = offsetflow("status", check=False, env={**os.environ, name: value})
+    else:
+        result = offsetflow("status", "--kafka-config", setting, check=False)
+    assert_one_line_error(result, 2, "Kafka settings unusable", "OFFSETFLOW_KAFKA_*")
+
+
 def test_a_malformed_kafka_config_is_not_echoed() -> None:
     result = offsetflow("status", "--kafka-config", "sasl.password:hunter2", check=False)
     assert_one_line_error(result, 2, "--kafka-config", "KEY=VALUE")

@@ -6,7 +6,7 @@ import re
 import sys
 
 import typer
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 from rich.console import Console
 from rich.markup import escape
@@ -89,6 +89,16 @@ def main() -> None:
     except ConfigError as exc:
         say_error(str(exc))
         sys.exit(USAGE_EXIT)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and error.code() == KafkaError._INVALID_ARG:
+            say_error(
+                f"Kafka settings unusable: {error.str()}; check --kafka-config and the OFFSETFLOW_KAFKA_* variables "
+                "(librdkafka property names, '_' for '.' in a variable)"
+            )
+            sys.exit(USAGE_EXIT)
+        say_error(str(error.str() if isinstance(error, KafkaError) else exc))
+        sys.exit(ERROR_EXIT)
     except ServerSelectionTimeoutError as exc:
         say_error(mongo_unreachable(exc))
         sys.exit(ERROR_EXIT)
