@@ -693,6 +693,36 @@ def test_held_or_in_process_payments_balances_at_a_time_and_codes_are_not_spends
     not_txn(body)
 
 
+def test_a_conditional_future_is_a_footer() -> None:
+    """ "If the txn fails, the amount will be refunded" says what would happen; the debit happened."""
+    is_txn(
+        "Rs 500 debited from A/c XX8642 at SHOP. If the txn fails, the amount will be refunded in 5 days.",
+        500.0,
+        "INR",
+        "debit",
+        "XX8642",
+    )
+    is_txn("Rs 500 debited from A/c XX8642. In case of failure, it will be reversed in 48 hrs.", 500.0, "INR", "debit")
+    not_txn("Rs 500 will be debited from A/c XX8642 if you do not cancel by 05-05.")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Your card XX8642 has been credited with 500 reward points.",
+        "Your account has been credited with 2 GB data.",
+        "Your card XX8642 was credited with 1,200 miles for your flight.",
+    ],
+)
+def test_points_miles_and_data_are_not_money(body: str) -> None:
+    not_txn(body)
+
+
+def test_last_four_without_the_word_digits() -> None:
+    is_txn("$25.00 spent on card (last 4: 8642) at BOOKS.", 25.0, "USD", "debit", "XX8642")
+    is_txn("$25.00 spent on card, last four 8642, at BOOKS.", 25.0, "USD", "debit", "XX8642")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

@@ -161,9 +161,14 @@ _MONEY_BEFORE = re.compile(
 _MONEY_AFTER = re.compile(rf"(?<![0-9.,])(?P<num>{_NUM})\s?(?P<cur>{_ISO}|rupees|birr|taka|rs\b|€|\$)(?![a-z])")
 # No marker, bound to a money verb ("is credited with 15000.00 on", "debited by 20.0") or a field label ("Amount:
 # 500.00"). Not a date or a time.
+# Quantities that are not money, after a number with no currency: "credited with 500 reward points", "2 GB data",
+# "1,200 miles", "100 coins", "30 minutes".
+_NOT_MONEY = (
+    r"\s{0,2}(?:bonus\s|reward\s|loyalty\s)?(?:points?|pts|miles|coins|units|credits|gb|mb|sms|minutes|mins|days)\b"
+)
 _BARE_AMOUNT = re.compile(
     r"\b(?:credited|debited|deposited|withdrawn|paid|spent|transferred)\s{1,3}(?:(?:with|by|for|of)\s{1,3})?"
-    rf"(?:(?:an\s)?amount\s{{1,3}}(?:of\s{{1,3}})?)?(?P<num>{_NUM})(?![-/:][0-9])"
+    rf"(?:(?:an\s)?amount\s{{1,3}}(?:of\s{{1,3}})?)?(?P<num>{_NUM})(?![-/:,.][0-9])(?!{_NOT_MONEY})"
     # ... or by a field label: "Amount: 500.00", "Txn Amt - 1,250.00".
     rf"|\b(?:amount|amt)\s{{0,2}}[:=-]\s{{0,2}}(?P<field>{_NUM})(?![-/:][0-9])"
 )
@@ -457,6 +462,8 @@ _FUTURE = re.compile(
     # conditional charges: "Charges Rs 50 may apply", "may be levied"
     r"\b(?:may|might)\s{1,3}(?:be\s{1,3})?(?:apply|applicable|debited|charged|levied|deducted)\b"
 )
+# A condition before the future phrase, in its sentence: "if", "in case (of)", "unless", "should it".
+_CONDITION = re.compile(r"\b(?:if|in\s{1,3}case|incase|unless|should)\b[^.!?|\n]{0,80}$")
 # Past-tense cues (verbs and Dr/Cr tags), as against nouns ("refund of") that a future phrase may be about.
 _PAST = re.compile(r"ed\b|\b(?:spent|paid|withdrew|withdrawn|sent|used|dr|cr|d\.r|c\.r)\b")
 _STRONG_BLOCKERS = [
@@ -524,10 +531,10 @@ _PROMOTION_START = re.compile(
 # US and UK banks name the product instead: "from checking 1234", "savings ...1234", "chequing *1234". A comma may
 # stand before the digits ("card, last 4 digits 1234").
 _ACCOUNT_WORD = (
-    r"(?:a/c|\b(?:ac|acc|acct|acnt|accnt|account|card|ending|tarjeta|cartão|cuenta|conta|final|checking|chequing|"
+    r"(?:a/c|\blast\s(?:4|four)\b|\b(?:ac|acc|acct|acnt|accnt|account|card|ending|tarjeta|cartão|cuenta|conta|final|checking|chequing|"
     r"savings)\b)"
 )
-_CONNECTOR = r"(?:\s{1,3}|[.:#(,-]|\b(?:no|number|ending|in|with|is)\b|\blast\s(?:4|four)\sdigits\b)"
+_CONNECTOR = r"(?:\s{1,3}|[.:#(,-]|\b(?:no|number|ending|in|with|is)\b|\blast\s(?:4|four)(?:\sdigits)?\b)"
 # A mask: an optional letter prefix ("CK0000"), then digits and X/x/*/#/./- in any order ("XXXXXXXX00341234",
 # "074-260***-006", "123xxxx7655", "...5494", "…5494", "201***123456"); or space-separated groups of mask
 # characters before the digits ("XXXX XXXX XXXX 1234"; not "XX1234 2025", a mask and a year), possibly after an
@@ -753,6 +760,8 @@ def _future(low: str, amounts: list[_Money], strong: list[_Found]) -> bool:
         per_amount[x.start] = per_amount.get(x.start, 0) + 1
     starts = [c.start for c, _ in past]
     for f in futures:
+        if _CONDITION.search(low, max(0, f.start() - 80), f.start()):
+            continue  # "If the txn fails, the amount will be refunded": what would happen, not what did
         about = index.nearest(f.start(), f.end())
         # past cues about another amount, less those inside the phrase itself ("will be *debited*")
         others = len(past) - per_amount.get(about.start, 0)
