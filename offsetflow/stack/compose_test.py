@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from offsetflow.stack.docker import Docker, PrivateEngine
 from offsetflow.stack.images import (
     BASE_IMAGE,
+    COMPOSE_VERSION,
     KAFKA_STANDIN,
     MONGO_STANDIN,
     Builds,
@@ -304,7 +305,10 @@ class Scenario:
             for container in self.containers("posts-fetcher"):
                 if not container["State"]["Running"]:
                     continue
-                text = self.metrics(container)
+                try:
+                    text = self.metrics(container)
+                except OSError:  # not serving yet
+                    continue
                 if metric_sum(text, "offsetflow_records_total") > 0 and metric_sum(text, "offsetflow_consumer_lag") > 0:
                     return container
             return None
@@ -367,8 +371,8 @@ class Scenario:
         say(f"offsetflow image runs as uid {user}")
 
     def after_scale(self) -> None:
+        self.crash_a_fetcher_mid_run()  # as early as possible: the demo data takes the fetchers under a minute
         self.wait_healthy("posts-fetcher", replicas=3)
-        self.crash_a_fetcher_mid_run()
 
     def after_sms(self) -> None:
         for container in self.wait_healthy("sms-processor"):
@@ -440,32 +444,45 @@ def private_engine(cache: Path) -> Iterator[PrivateEngine]:
         subprocess.run(["rm", "-rf", str(run_dir)], check=False)
 
 
+def timed(what: str, step: Callable[[], T]) -> T:
+    started = time.monotonic()
+    result = step()
+    say(f"{what}: {time.monotonic() - started:.0f}s")
+    return result
+
+
 def build_everything(repo: Path, builds: Builds, engine: PrivateEngine) -> tuple[Docker, Path]:
     """Host builds (Compose in a thread: Go is CPU, debootstrap is mostly download), then the images."""
     errors: list[BaseException] = []
 
     def compose_build() -> None:
         try:
-            builds.build_compose()
+            timed(f"Compose {COMPOSE_VERSION} (Go, in parallel)", builds.build_compose)
         except BaseException as exc:
             errors.append(exc)
 
+    if not builds.compose.exists():
+        say(f"building Compose {COMPOSE_VERSION} from its Go module (once)")
     compose_thread = threading.Thread(target=compose_build, name="compose-build")
     compose_thread.start()
     try:
-        builds.build_rootfs()
-        builds.fetch_kafka_libs()
-        builds.ferretdb()
-        builds.build_mongosh()
-        builds.build_wheels(repo, repo / WHEELS)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("Debian base (debootstrap)", builds.build_rootfs),
+            ("Kafka jars (Maven)", builds.fetch_kafka_libs),
+            ("FerretDB (Go)", builds.ferretdb),
+            ("mongosh stand-in (Go)", builds.build_mongosh),
+            ("offsetflow wheels (pip wheel)", lambda: builds.build_wheels(repo, repo / WHEELS)),
+        ]
+        for what, step in steps:
+            timed(what, step)
     finally:
         compose_thread.join()
     if errors:
         raise errors[0]
-    docker = engine.start()
-    ensure_base(docker, builds)
-    ensure_kafka_standin(docker, builds)
-    ensure_mongo_standin(docker, builds)
+    docker = timed("private dockerd start", engine.start)
+    timed(f"image {BASE_IMAGE}", lambda: ensure_base(docker, builds))
+    timed(f"image {KAFKA_STANDIN}", lambda: ensure_kafka_standin(docker, builds))
+    timed(f"image {MONGO_STANDIN}", lambda: ensure_mongo_standin(docker, builds))
     for image in (BASE_IMAGE, KAFKA_STANDIN, MONGO_STANDIN):
         if image_recipe(docker, image) is None:
             raise ScenarioError(f"{image} was not built")
