@@ -723,6 +723,22 @@ def test_last_four_without_the_word_digits() -> None:
     is_txn("$25.00 spent on card, last four 8642, at BOOKS.", 25.0, "USD", "debit", "XX8642")
 
 
+@pytest.mark.parametrize(
+    ("body", "direction"),
+    [
+        ("A/c XX9753 INR 1,250.00 on 14-04-26 Info: UPI/CR/610412345678/MEERA.", "credit"),
+        ("A/c XX9753 INR 1,250.00 on 14-04-26 Info: IMPS/DR/610412345678/MEERA.", "debit"),
+        ("A/c XX9753 INR 1,250.00 on 14-04-26 Info: UPI/P2A/DR/6104/MEERA.", "debit"),
+        ("NEFT-CR INR 1,250.00 A/c XX9753 ACME LTD 14-04.", "credit"),
+        ("Rs 1,250.00 debited from A/c XX9753 Info: UPI/CR/6104/REFUND ref.", "debit"),  # a verb decides first
+    ],
+)
+def test_narration_tags_give_the_side(direction: str, body: str) -> None:
+    """Rail/DR and rail/CR narrations (UPI, IMPS, NEFT, ACH, ...) are the entry's side when no verb says it."""
+    is_txn(body, 1250.0, "INR", direction, "XX9753")
+    is_txn("Rs 500 debited from account ending with digits 9753.", 500.0, "INR", "debit", "XX9753")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

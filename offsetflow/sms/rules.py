@@ -385,6 +385,10 @@ _CUES: list[_Cue] = [
         False,
         completes=True,
     ),
+    # Statement narrations carry the entry's side after the rail: "Info: UPI/CR/6104.../NAME", "IMPS/DR/...",
+    # "NEFT-CR", "ACH-DR", "UPI/P2A/DR" (longer than the rail's noun below, so they win over it).
+    _cue(r"\b(?:upi|imps|neft|rtgs|ach|nach|ecs|pos|atm|mmt|ift|ibft)[/-](?:p2[am]/)?dr\b", "debit", False),
+    _cue(r"\b(?:upi|imps|neft|rtgs|ach|nach|ecs|pos|atm|mmt|ift|ibft)[/-](?:p2[am]/)?cr\b", "credit", False),
     # Nouns of money arriving: "Direct deposit of $1,200 posted", "Incoming transfer of AED 500".
     _cue(r"\b(?:deposit|inward|incoming)\b", "credit", False, completes=True),
     # Wallet operations named as headings (mobile money, wallets): "Send Money Tk 500 to ... successful", "Cash Out
@@ -534,7 +538,7 @@ _ACCOUNT_WORD = (
     r"(?:a/c|\blast\s(?:4|four)\b|\b(?:ac|acc|acct|acnt|accnt|account|card|ending|tarjeta|cartão|cuenta|conta|final|checking|chequing|"
     r"savings)\b)"
 )
-_CONNECTOR = r"(?:\s{1,3}|[.:#(,-]|\b(?:no|number|ending|in|with|is)\b|\blast\s(?:4|four)(?:\sdigits)?\b)"
+_CONNECTOR = r"(?:\s{1,3}|[.:#(,-]|\b(?:no|number|ending|in|with|is|digits)\b|\blast\s(?:4|four)(?:\sdigits)?\b)"
 # A mask: an optional letter prefix ("CK0000"), then digits and X/x/*/#/./- in any order ("XXXXXXXX00341234",
 # "074-260***-006", "123xxxx7655", "...5494", "…5494", "201***123456"); or space-separated groups of mask
 # characters before the digits ("XXXX XXXX XXXX 1234"; not "XX1234 2025", a mask and a year), possibly after an
