@@ -739,6 +739,28 @@ def test_narration_tags_give_the_side(direction: str, body: str) -> None:
     is_txn("Rs 500 debited from account ending with digits 9753.", 500.0, "INR", "debit", "XX9753")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Your order of Rs 899 at FASHION STORE is confirmed and will be delivered by 18-04.",  # no card or account
+        "Rs 50 at checkout! Use your card ending 1111 on APPSTORE.",  # no capitalised merchant
+        "Shopping festival: deals from $9.99 at ONLINE MART!",
+        "Hi, pay Rs 250 at the counter to collect your parcel.",
+        "Entry fee Rs 100 at the gate. Event on 20-04.",
+        "Your bid of Rs 5,000 at AUCTION HOUSE was the highest!",
+        "Your transaction limit for UPI is Rs 1,00,000 per day.",  # rates
+        "Insurance cover of Rs 10,00,000 at Rs 20/day for card XX1111 holders.",
+        "Your A/c XX1111 closing balance on 31-03 was Rs 5,000.00 Cr.",  # balances
+        "Your FASTag balance is low (Rs 50). Recharge now.",
+        "EMI conversion available on your txn of Rs 15,000 at ELECTRONICS. Reply EMI.",  # offers
+        "Your mini statement: 01-04 Rs 500 DR, 02-04 Rs 1,000 CR. Bal Rs 9,000.",  # several entries
+    ],
+)
+def test_amounts_at_places_rates_balances_and_summaries_are_not_spends(body: str) -> None:
+    """An amount "at" something is a spend only at a capitalised merchant in an SMS naming a card or account."""
+    not_txn(body)
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

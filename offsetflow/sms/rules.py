@@ -182,7 +182,8 @@ _BALANCE_WORD = re.compile(
 # "Card Limit Alert: Rs 500 spent" the limit word names the alert, not the amount.
 _BALANCE_GAP = re.compile(
     r"(?:[\s:.=(),-]|\b(?:is|of|in|your|a/c|ac|acct|account|the|as|on|now|amt|amount|avl|available|bal|balance|"
-    r"total|clear|clr|current|updated|final|net|ledger|usable|limit|lmt|credit|cr|rs|inr|[0-9x*/]{1,20})\b){0,40}"
+    r"total|clear|clr|current|updated|final|net|ledger|usable|limit|lmt|credit|cr|rs|inr|was|were|low|"
+    r"[0-9x*/]{1,20})\b){0,40}"
 )
 
 
@@ -196,7 +197,11 @@ _THRESHOLD_BEFORE = re.compile(
 )
 # A converted amount right after the charged one: "USD 50.00 (INR 4,150.00) spent", "EUR 20 (approx. Rs 1,800)".
 _CONVERSION = re.compile(r"\s{0,2}[(\[]\s{0,2}(?:approx\.?\s{0,2}|~\s{0,2}|equiv\w{0,8}\s{1,3}(?:to\s{1,3})?)?")
-_THRESHOLD_AFTER = re.compile(r"\s{0,2}(?:or\s{1,3}(?:more|above)|and\s{1,3}above|onwards)\b")
+# A rate is not an amount either: "Rs 1,00,000 per day", "Rs 20/day", "$5 a month".
+_THRESHOLD_AFTER = re.compile(
+    r"\s{0,2}(?:or\s{1,3}(?:more|above)|and\s{1,3}above|onwards|(?:per|a|/)\s{0,2}(?:day|month|year|week|txn|"
+    r"transaction|annum|gm|gram|kg|litre|unit))\b"
+)
 
 
 @dataclass(frozen=True)
@@ -286,7 +291,8 @@ class _Cue:
     # ... and without one it is no cue at all: "Your SIP of Rs 1,000 ... processed" moved money, "Your SIP of Rs
     # 1,000" alone is a notice.
     only_completed: bool = False
-    # A weak cue that exists only touching an amount: "after" it ("$50.00 at GROCER") or "before" it ("+$300.00").
+    # A weak cue that exists only touching an amount: "after" it, "before" it ("+$300.00"), or "merchant": after it
+    # and before a capitalised name, in an SMS that names a card or account ("$50.00 at GROCER").
     attached: str | None = None
 
 
@@ -369,8 +375,10 @@ _CUES: list[_Cue] = [
     # Banking-app headings: "Money in: £20.00 from", "Money out: £5.00 to".
     _cue(r"\bmoney\s{1,3}in\b", "credit", False),
     _cue(r"\bmoney\s{1,3}out\b", "debit", False),
-    # An amount at a merchant is a card spend even with no verb: "Card ending 1234: $50.00 at GROCER" (not "at 10:15").
-    _cue(r"(?:\bat|@)(?!\s{0,3}[0-9])", "debit", False, attached="after"),
+    # An amount at a merchant is a card spend even with no verb: "Card ending 1234: $50.00 at GROCER". Only with a
+    # capitalised name after it and a card or account named in the SMS: "Rs 250 at the counter", "Rs 99 at 10:15",
+    # "your order of Rs 899 at FASHION STORE is confirmed" are not spends.
+    _cue(rf"(?:\bat|@)\s{{1,2}}(?=[a-z])(?!(?:{_ISO}|rs|tk|ksh)\b)", "debit", False, attached="merchant"),
     # A sign on the amount, as app feeds show it: "+$300.00 from JOHN", "-$75.00 PHONE CO".
     _cue(r"\+(?<![\w.,)/+-]\+)(?=\s?(?:[$€£₹]|rs\b|rs\.|inr|usd|eur|gbp))", "credit", False, attached="before"),
     _cue(r"-(?<![\w.,)/+-]-)(?=\s?(?:[$€£₹]|rs\b|rs\.|inr|usd|eur|gbp))", "debit", False, attached="before"),
@@ -476,6 +484,8 @@ _STRONG_BLOCKERS = [
         r"\b(?:collect|payment|money|fund)\s{1,3}request|\bhas\s{1,3}requested\b|"
         r"\brequest(?:ed|ing)?\s{1,3}(?:you\s{1,3})?(?:(?:for|of)\s{1,3})?(?:money|payment|rs|inr|₹)"
     ),
+    # Mini statements list several entries ("Rs 500 DR, Rs 1,000 CR"): a summary, not one transaction.
+    re.compile(r"\bmini[\s-]{1,3}statement\b|\blast\s{1,3}[0-9]{1,2}\s{1,3}(?:transactions|txns|entries)\b"),
     # Marketing that a transaction alert never says: "Use code SAVE20", "T&C apply", "Apply now", "pre-approved".
     re.compile(
         r"\b(?:use\s{1,3}(?:promo\s{1,3})?code|apply\s{1,3}now|pre-?approved)\b|\bt\s?&\s?cs?\s{1,3}apply\b|"
@@ -515,7 +525,7 @@ _LEAD_BLOCKERS = re.compile(
     r"\b(?:is|are|remains?|still)\s{1,3}pending\b|\bpending\s{1,3}(?:payment|with|for|approval|confirmation)\b|"
     r"\bdid\s{1,3}you\b|\battempt(?:ed)?\s{1,3}(?:a|an|to)\b|"
     # An overdrawn account asked to be funded: "overdrawn by Rs 500. Please deposit funds."
-    r"\boverdrawn\b|\bon\s{1,3}hold\b|\bunder\s{1,3}review\b|\bbeing\s{1,3}processed\b|\bin\s{1,3}process\b|\b(?:please|kindly)\s{1,3}(?:pay|deposit|maintain|fund|clear|recharge)\b"
+    r"\b(?:convert|conversion)\b|\boverdrawn\b|\bon\s{1,3}hold\b|\bunder\s{1,3}review\b|\bbeing\s{1,3}processed\b|\bin\s{1,3}process\b|\b(?:please|kindly)\s{1,3}(?:pay|deposit|maintain|fund|clear|recharge)\b"
 )
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 # Marketing opens with an imperative: "Get Rs 100 cashback credited ...", "Earn 5X points", "Shop for Rs 999 and
@@ -697,9 +707,10 @@ def _clause_end(low: str, start: int) -> int:
     return end.start() if end else min(len(low), start + COMPLETION_REACH)
 
 
-def _cues(low: str, money: list[_Money]) -> list[_Found]:
+def _cues(low: str, text: str, money: list[_Money]) -> list[_Found]:
     amounts = _Amounts(money)
     found: list[_Found] = []
+    names_account: bool | None = None  # decided on first need
     for cue in _CUES:
         for m in cue.pattern.finditer(low):
             strong = cue.strong
@@ -716,13 +727,18 @@ def _cues(low: str, money: list[_Money]) -> list[_Found]:
             if cue.attached and not any(
                 x.currency
                 and (
-                    0 <= m.start() - x.end <= 2 and not low[x.end : m.start()].strip()
-                    if cue.attached == "after"
-                    else 0 <= x.start - m.end() <= 1
+                    0 <= x.start - m.end() <= 1
+                    if cue.attached == "before"
+                    else 0 <= m.start() - x.end <= 2 and not low[x.end : m.start()].strip()
                 )
                 for x in amounts.around(m.start(), m.end())
             ):
                 continue
+            if cue.attached == "merchant":
+                if names_account is None:
+                    names_account = any(p.search(low) for p in (_ACCOUNT, _PRODUCT_MASK, _BARE_MASK))
+                if not (names_account and text[m.end()].isupper()):
+                    continue
             if strong or not cue.only_completed:
                 found.append(_Found(m.start(), m.end(), cue.direction, strong))
     # Two cues on one word ("credited to the beneficiary" is also "credited"): the longer, more specific one.
@@ -824,7 +840,7 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
     if not money:  # no amount, no transaction: most OTPs, notices and greetings stop here
         result["confidence"] = 0.95
         return result
-    cues = _cues(low, money)
+    cues = _cues(low, text, money)
     money = _balances(low, money, sorted(f.start for f in cues))
     cues = sorted(cues + _drcr(low, money), key=lambda f: f.start)
     amounts = [m for m in money if not m.balance]
