@@ -761,6 +761,20 @@ def test_amounts_at_places_rates_balances_and_summaries_are_not_spends(body: str
     not_txn(body)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Send money to anyone at Rs 0 fee with our app!",
+        "Now send money abroad at INR 0 fee. Visit our branch.",
+        "Withdraw Rs 500 from any ATM using your UPI app, no card needed.",
+        "Cash in Tk 500 at any agent and win a prize!",
+    ],
+)
+def test_wallet_headings_used_as_advert_imperatives_are_not_transactions(body: str) -> None:
+    """Send Money / Cash In / Withdraw need a completion word; a zero amount ("Rs 0 fee") never moved."""
+    not_txn(body)
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 

@@ -400,9 +400,11 @@ _CUES: list[_Cue] = [
     # Nouns of money arriving: "Direct deposit of $1,200 posted", "Incoming transfer of AED 500".
     _cue(r"\b(?:deposit|inward|incoming)\b", "credit", False, completes=True),
     # Wallet operations named as headings (mobile money, wallets): "Send Money Tk 500 to ... successful", "Cash Out
-    # Tk 500 ... successful", "Withdraw Ksh500.00 from AGENT"; "Cash In Tk 500 from ... successful".
-    _cue(r"\bsend\s{1,3}money\b|\bcash[\s-]?out\b|\bwithdraw\b", "debit", False, completes=True),
-    _cue(r"\bcash[\s-]?in\b", "credit", False, completes=True),
+    # Tk 500 ... successful", "Confirmed. ... Withdraw Ksh500.00 from AGENT"; "Cash In Tk 500 from ... successful".
+    # The same words are the imperatives of adverts ("Send money abroad at Rs 0 fee", "Withdraw Rs 500 from any
+    # ATM"), so they count only with a completion word (after them, or just before: "Confirmed.").
+    _cue(r"\bsend\s{1,3}money\b|\bcash[\s-]?out\b|\bwithdraw\b", "debit", False, only_completed=True),
+    _cue(r"\bcash[\s-]?in\b", "credit", False, only_completed=True),
     # Standing payments that are only notices until done: "Your SIP of Rs 1,000 ... processed successfully",
     # "Premium of Rs 5,000 for policy ... paid successfully", "Installment of $200 posted".
     _cue(r"\b(?:sip|premium|instal+ment|contribution|subscription|emi)\b", "debit", False, only_completed=True),
@@ -724,6 +726,8 @@ def _cues(low: str, text: str, money: list[_Money]) -> list[_Found]:
                 strong = bool(_COMPLETED.search(low, m.end(), m.end() + 100)) or bool(
                     _COMPLETED.search(low, m.end(), _clause_end(low, m.end()))
                 )
+                if cue.only_completed and not strong:
+                    strong = bool(_COMPLETED.search(low, max(0, m.start() - 48), m.start()))
             if cue.attached and not any(
                 x.currency
                 and (
@@ -843,7 +847,8 @@ def extract(sms_id: str, body: str, received_at: datetime | None = None) -> dict
     cues = _cues(low, text, money)
     money = _balances(low, money, sorted(f.start for f in cues))
     cues = sorted(cues + _drcr(low, money), key=lambda f: f.start)
-    amounts = [m for m in money if not m.balance]
+    # (a zero amount, "Rs 0 fee", is never what moved)
+    amounts = [m for m in money if not m.balance and m.value > 0]
     strong = [f for f in cues if f.strong]
     weak = [f for f in cues if not f.strong]
     strong_block, weak_block = _blocked(low, amounts, strong) if amounts and cues else (False, False)
