@@ -1,25 +1,33 @@
 """The built-in extractor: a small grammar over bank SMS. Offline, deterministic and linear in the body's length.
 
-An SMS is read as a few kinds of phrase rather than as one template per bank:
+An SMS is first normalised (NFKC, so styled and full-width letters and digits, no-break spaces and "₨" become
+plain; curly quotes, dashes and invisible characters folded; runs of blanks collapsed; words glued to amounts split),
+then read as a few kinds of phrase rather than as one template per bank:
 
 * money: a currency marker (Rs, Rs., Rs:, INR, ₹, $, USD, €, EUR, AED, ...) before or after a number in Indian
   or Western grouping; a number with no marker only where a money verb binds it ("credited with 15000.00");
-  an amount after a balance/limit/due word is not the transaction's;
+  an amount after a balance/limit/due word is not the transaction's, nor a threshold or rate ("on every Rs 100",
+  "Rs 2,000 or more", "Rs 20/day"), a converted amount in brackets, points/miles/data, or zero;
 * account: a mask (XX1234, **1234, ...5494, XXXXXXXX00341234, 074-260***-006, 123xxxx7655, CK0000) after an
-  account/card word, else a bare mask; reported as XX and its last four digits;
+  account/card word (also checking/savings, "last 4"), else a product-prefixed number (SB1234, SAV 1234, CA-001234),
+  else a bare mask; IBAN-like and partly shown card numbers too; reported as XX and its last four digits;
 * cues that money moved, and which way: *strong* ones (debited, spent, Dr., credited, refunded, ...) and *weak*
   ones (the nouns transaction, payment, purchase; "sent"/"received" away from an amount), a weak one made strong by
-  a completion word after it ("Payment of Rs 150 ... successful") or an amount next to it ("Received Rs.250");
-* blockers that say it did not move (yet): *strong* (OTPs, "will be debited", declined/failed, collect and
-  payment requests, "use code"/"T&C apply") and *weak* (due reminders, mandates; and, only up to the sentence
-  with the first amount so that footers do not count, promotions, requests and statements).
+  a completion word after it ("Payment of Rs 150 ... successful", up to the end of a long sentence) or an amount
+  next to it ("Received Rs.250"); some nouns count only once completed (SIP, premium, AutoPay, "Send Money"), and
+  some only touching an amount ("+$300.00", "$50.00 at GROCER" in an SMS that names a card or account);
+* blockers that say it did not move (yet): *strong* (OTPs and codes, "will be debited" unless it is a side note
+  about another amount or a condition, declined/failed/bounced, collect and payment requests, "use code"/"T&C
+  apply", mini statements; and, up to the sentence with the first amount, imperative adverts and OTP mentions) and
+  *weak* (mandates; and, only up to the sentence with the first amount so that footers do not count, due
+  reminders, promotions, requests, statements, pending/held payments and fraud-check questions).
 
 It is a transaction when it has an amount and a strong cue and no strong blocker, or a weak cue and no blocker at
 all. The direction is the earliest such cue's; the amount is the one nearest to it; the account is the first
 mask that is not the other party's.
 
 Every cue names the general pattern it covers; tests/test_sms_rules.py gives an example of each, in our own words.
-Patterns run on an ASCII-lowercased copy of the text (same length, so positions agree) and use only bounded,
+Patterns run on an ASCII-lowercased copy of the normalised text (same length, so positions agree) and use only bounded,
 unambiguous repetition (no `.*` spans, no unbounded nested quantifiers); lookups between amounts and cues are
 by bisection; only the first SCAN_LIMIT characters are read. Time is linear in the SMS, and bounded for any body.
 """
