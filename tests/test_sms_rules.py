@@ -455,6 +455,11 @@ def test_promotions_that_open_with_an_imperative_are_not_transactions(body: str)
     not_txn(body)
 
 
+def test_alerts_that_open_with_a_noun_an_advert_would_use_as_a_verb() -> None:
+    is_txn("Claim settled: Rs 5,000 credited to your A/c XX7070 by HEALTH INSURER.", 5000.0, "INR", "credit", "XX7070")
+    not_txn("Claim your Rs 500 voucher now on card XX7070.")
+
+
 def test_a_reward_count_or_a_future_cashback_inside_a_real_alert_does_not_block_it() -> None:
     """ "earned 25 reward points on your purchase of Rs X" happened; so did a spend whose cashback is to come."""
     is_txn(

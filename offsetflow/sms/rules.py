@@ -543,7 +543,8 @@ _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 # way, so up to the sentence with the first amount it blocks even a strong cue.
 _PROMOTION_START = re.compile(
     r"(?:^|[.!?:]\s{1,3}|\n|\bdear\s{1,3}[a-z]{1,20}[,!]?\s{1,3})(?:now\s{1,3}|just\s{1,3})?"
-    r"(?:get|earn|enjoy|avail|grab|shop|win|save|buy|book|download|click|apply|hurry|unlock|claim|redeem|upgrade|"
+    r"(?:get|earn|enjoy|avail|grab|shop|win|save|buy|book|download|click|apply|hurry|unlock|redeem|upgrade|"
+    r"claim\s{1,3}(?:your|now|it|the|this)|"
     r"invest|refer|spend|make\s{1,3}(?:a|your|any)|pay\s{1,3}(?:your|now|via|using|with)|"
     r"recharge\s{1,3}(?:with|now|for|today))\b"
 )
