@@ -497,6 +497,8 @@ def test_a_reward_count_or_a_future_cashback_inside_a_real_alert_does_not_block_
         ("$80.00 withdrawal from checking 6612 at MAIN ST ATM.", "XX6612"),  # product words
         ("$80.00 transferred from savings ...6612 to checking.", "XX6612"),
         ("EUR 80.00 debited from account DE89 **** **** 6612.", "XX6612"),  # IBAN-like
+        ("AED 80.00 credited to IBAN AE07 0331 2345 6789 0123 6612 on 14-04.", "XX6612"),
+        ("EUR 80.00 debited from IBAN DE89370400440532016612.", "XX6612"),
         ("Rs 800 spent on your card, last 4 digits 6612.", "XX6612"),  # comma before the digits
         ("Your Card 4321 XXXX XXXX 6612 was used for Rs 800 at SHOP.", "XX6612"),  # first group shown
         ("$80.00 debited from acct# ****6612.", "XX6612"),

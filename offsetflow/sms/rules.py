@@ -557,7 +557,7 @@ _PROMOTION_START = re.compile(
 # stand before the digits ("card, last 4 digits 1234").
 _ACCOUNT_WORD = (
     r"(?:a/c|\blast\s(?:4|four)\b|\b(?:ac|acc|acct|acnt|accnt|account|card|ending|tarjeta|cartão|cuenta|conta|final|checking|chequing|"
-    r"savings)\b)"
+    r"savings|iban)\b)"
 )
 _CONNECTOR = r"(?:\s{1,3}|[.:#(,-]|\b(?:no|number|ending|in|with|is|digits)\b|\blast\s(?:4|four)(?:\sdigits)?\b)"
 # A mask: an optional letter prefix ("CK0000"), then digits and X/x/*/#/./- in any order ("XXXXXXXX00341234",
@@ -566,7 +566,8 @@ _CONNECTOR = r"(?:\s{1,3}|[.:#(,-]|\b(?:no|number|ending|in|with|is|digits)\b|\b
 # unmasked first group ("4321 XXXX XXXX 1234", card numbers show their first digits) or an IBAN's country and check
 # digits ("DE89 **** **** 1234"). A product prefix may be set off by a dash or slash ("SB-1234", "CA/0001234").
 _MASK = (
-    r"(?P<mask>(?:[a-z]{2}[0-9]{2}\s|[0-9]{4,6}\s)?(?:[x*•]{2,4}\s){1,3}[x*•]{0,4}[0-9]{3,4}(?![0-9a-z])"
+    # an IBAN, grouped or not: "AE07 0331 2345 6789 0123 456", "DE89370400440532013000"
+    r"(?P<mask>[a-z]{2}[0-9]{2}(?:\s?[0-9x*]{4}){2,7}(?:\s?[0-9x*]{1,4})?(?![0-9a-z])|(?:[a-z]{2}[0-9]{2}\s|[0-9]{4,6}\s)?(?:[x*•]{2,4}\s){1,3}[x*•]{0,4}[0-9]{3,4}(?![0-9a-z])"
     r"|(?:[a-z]{1,3}[-/]?(?=[0-9]))?[x*#•….0-9-]{3,30})"
 )
 _ACCOUNT = re.compile(_ACCOUNT_WORD + _CONNECTOR + "{0,6}" + _MASK)
