@@ -458,6 +458,8 @@ def test_promotions_that_open_with_an_imperative_are_not_transactions(body: str)
 def test_alerts_that_open_with_a_noun_an_advert_would_use_as_a_verb() -> None:
     is_txn("Claim settled: Rs 5,000 credited to your A/c XX7070 by HEALTH INSURER.", 5000.0, "INR", "credit", "XX7070")
     not_txn("Claim your Rs 500 voucher now on card XX7070.")
+    is_txn("Debit Card Purchase | Card Ending: 7070 | At: GET FIT GYM | Amount: USD 64.00", 64.0, "USD", "debit")
+    is_txn("Card Purchase\nAt: SAVE MORE MART\nAmount: USD 64.00\nCard: *7070", 64.0, "USD", "debit", "XX7070")
 
 
 def test_a_reward_count_or_a_future_cashback_inside_a_real_alert_does_not_block_it() -> None:

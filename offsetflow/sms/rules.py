@@ -540,9 +540,10 @@ _LEAD_BLOCKERS = re.compile(
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 # Marketing opens with an imperative: "Get Rs 100 cashback credited ...", "Earn 5X points", "Shop for Rs 999 and
 # save", "Make a payment of Rs 500 or more ...", "Dear Customer, avail ...". An alert never starts a sentence that
-# way, so up to the sentence with the first amount it blocks even a strong cue.
+# way, so up to the sentence with the first amount it blocks even a strong cue. (Not after a colon: "At: GET FIT
+# GYM" is a field label and a merchant.)
 _PROMOTION_START = re.compile(
-    r"(?:^|[.!?:]\s{1,3}|\n|\bdear\s{1,3}[a-z]{1,20}[,!]?\s{1,3})(?:now\s{1,3}|just\s{1,3})?"
+    r"(?:^|[.!?]\s{1,3}|\n|\bdear\s{1,3}[a-z]{1,20}[,!]?\s{1,3})(?:now\s{1,3}|just\s{1,3})?"
     r"(?:get|earn|enjoy|avail|grab|shop|win|save|buy|book|download|click|apply|hurry|unlock|redeem|upgrade|"
     r"claim\s{1,3}(?:your|now|it|the|this)|"
     r"invest|refer|spend|make\s{1,3}(?:a|your|any)|pay\s{1,3}(?:your|now|via|using|with)|"
