@@ -621,6 +621,10 @@ def test_conditional_charges_and_overdrawn_accounts_are_notices(body: str) -> No
     not_txn(body)
 
 
+def test_a_conditional_charge_after_an_alert_is_a_footer() -> None:
+    is_txn("Rs 500 debited from A/c XX2468 at SHOP. Charges may apply for SMS alerts.", 500.0, "INR", "debit", "XX2468")
+
+
 @pytest.mark.parametrize(
     "footer",
     [

@@ -480,8 +480,11 @@ _OTP_CODE = re.compile(
 _FUTURE = re.compile(
     r"\b(?:will|shall|would|to)\s{1,3}be\s{1,3}(?:auto[- ]?)?(?:debited|credited|deducted|charged|paid|"
     r"deposited|transferred|levied|presented|processed|refunded|reversed|taken|collected)\b|"
-    r"\bwill\s{1,3}(?:debit|credit|charge|deduct)\b|\bscheduled\s{1,3}(?:for|on|to)\b|"
-    # conditional charges: "Charges Rs 50 may apply", "may be levied"
+    r"\bwill\s{1,3}(?:debit|credit|charge|deduct)\b|\bscheduled\s{1,3}(?:for|on|to)\b"
+)
+# Conditional charges: "Charges Rs 50 may apply", "may be levied". Up to the sentence with the first amount only:
+# after an alert, "Charges may apply for SMS alerts" is a footer.
+_CONDITIONAL_CHARGE = re.compile(
     r"\b(?:may|might)\s{1,3}(?:be\s{1,3})?(?:apply|applicable|debited|charged|levied|deducted)\b"
 )
 # A condition before the future phrase, in its sentence: "if", "in case (of)", "unless", "should it".
@@ -820,7 +823,7 @@ def _blocked(low: str, amounts: list[_Money], strong_cues: list[_Found]) -> tupl
     # A failure counts up to the sentence with the amount: "If txn failed, call us" in a footer does not.
     failed = bool(_FAILED.search(low, 0, lead_end)) and not _REFUND.search(low)
     strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS) or _future(low, amounts, strong_cues)
-    strong = strong or bool(_PROMOTION_START.search(low, 0, lead_end))
+    strong = strong or any(p.search(low, 0, lead_end) for p in (_PROMOTION_START, _CONDITIONAL_CHARGE))
     lead = _LEAD_BLOCKERS.search(low, 0, lead_end)
     return strong, bool(lead) or any(p.search(low) for p in _WEAK_BLOCKERS)
 
