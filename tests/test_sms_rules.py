@@ -486,6 +486,15 @@ def test_a_reward_count_or_a_future_cashback_inside_a_real_alert_does_not_block_
         "XX4410",
     )
     not_txn("Rs 5,000 will be debited from A/c XX4410 on 01-05-26 towards EMI.")
+    is_txn("Rs 500 spent on card XX4410 at SHOP. Reward points will be credited within 7 days.", 500.0, "INR", "debit")
+    is_txn(
+        "Rs 50,000 spent at SHOP on card XX4410 converted to EMI. EMI will be debited from next month.",
+        50000.0,
+        "INR",
+        "debit",
+    )
+    not_txn("Rs 500 will be debited from A/c XX4410. Rs 500 will be credited to MEERA.")  # both to come
+    not_txn("Rs 500 will be debited from A/c XX4410 on 05-05. It will be processed by NACH.")
     not_txn("A refund of Rs 5,000 for your cancelled order will be credited to A/c XX4410 in 7 days.")
 
 

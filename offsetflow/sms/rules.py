@@ -785,29 +785,36 @@ def _drcr(low: str, money: list[_Money]) -> list[_Found]:
     return tags
 
 
-def _future(low: str, amounts: list[_Money], strong: list[_Found]) -> bool:
-    """A future phrase that is not a side note to a past-tense movement of another amount. Each phrase and cue
-    finds its amount by bisection and the cues are counted per amount once, so this stays O(n log n)."""
+def _future(low: str, amounts: list[_Money], strong: list[_Found], lead_end: int) -> bool:
+    """A future phrase that is not a side note to a past-tense movement of another amount, nor a footer after an
+    alert. Cues and phrases find their amounts by bisection and the cues are counted per amount once, so this stays
+    O(n log n)."""
     futures = list(_FUTURE.finditer(low))
     if not futures:
         return False
     index = _Amounts(amounts)
-    past = [(c, index.nearest(c.start, c.end)) for c in strong if _PAST.search(low, c.start, c.end)]
+    future_starts = [f.start() for f in futures]
+
+    def in_future(c: _Found) -> bool:  # "will be *debited*" is no past tense
+        k = bisect_left(future_starts, c.start + 1)
+        return k > 0 and futures[k - 1].end() >= c.end
+
+    past = [
+        (c, index.nearest(c.start, c.end)) for c in strong if _PAST.search(low, c.start, c.end) and not in_future(c)
+    ]
     per_amount: dict[int, int] = {}
     for _, x in past:
         per_amount[x.start] = per_amount.get(x.start, 0) + 1
-    starts = [c.start for c, _ in past]
+    happened = any(c.start < lead_end for c, _ in past)  # a movement in the alert's lead sentence
     for f in futures:
         if _CONDITION.search(low, max(0, f.start() - 80), f.start()):
             continue  # "If the txn fails, the amount will be refunded": what would happen, not what did
         about = index.nearest(f.start(), f.end())
-        # past cues about another amount, less those inside the phrase itself ("will be *debited*")
-        others = len(past) - per_amount.get(about.start, 0)
-        i = bisect_left(starts, f.start())
-        while i < len(past) and past[i][0].start < f.end():
-            others -= past[i][1].start != about.start
-            i += 1
-        if others <= 0:
+        if happened and f.start() >= lead_end:
+            start, end = (about.end, f.start()) if about.start < f.start() else (f.end(), about.start)
+            if _CLAUSE_END.search(low, start, end):
+                continue  # "Rs 500 spent on card XX. Reward points will be credited in 7 days.": a footer
+        if len(past) - per_amount.get(about.start, 0) <= 0:  # no past-tense cue about another amount
             return True
     return False
 
@@ -822,7 +829,8 @@ def _blocked(low: str, amounts: list[_Money], strong_cues: list[_Found]) -> tupl
     )
     # A failure counts up to the sentence with the amount: "If txn failed, call us" in a footer does not.
     failed = bool(_FAILED.search(low, 0, lead_end)) and not _REFUND.search(low)
-    strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS) or _future(low, amounts, strong_cues)
+    strong = otp or failed or any(p.search(low) for p in _STRONG_BLOCKERS)
+    strong = strong or _future(low, amounts, strong_cues, lead_end)
     strong = strong or any(p.search(low, 0, lead_end) for p in (_PROMOTION_START, _CONDITIONAL_CHARGE))
     lead = _LEAD_BLOCKERS.search(low, 0, lead_end)
     return strong, bool(lead) or any(p.search(low) for p in _WEAK_BLOCKERS)
