@@ -534,6 +534,8 @@ def test_more_account_shapes(body: str, account: str) -> None:
         ("Rs 1,23,456.78 credited to A/c XX9090.", 123456.78, "INR"),  # Indian grouping
         ("USD 1,234 debited from account ending 9090.", 1234.0, "USD"),
         ("Rs. 500/- debited from A/c XX9090.", 500.0, "INR"),  # "/-" after rupee amounts
+        ("500\u20b9 paid to MEERA from A/c XX9090.", 500.0, "INR"),  # symbol after the number
+        ("20.00 \u00a3 debited from account ending 9090.", 20.0, "GBP"),
         ("Transaction of -$12.00 at CAFE on card ending 9090.", 12.0, "USD"),  # signed
         ("Rs 1,250 debited from A/c XX9090. Avl bal Rs 10,50,000.00.", 1250.0, "INR"),
     ],

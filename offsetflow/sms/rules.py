@@ -165,8 +165,8 @@ _MONEY_BEFORE = re.compile(
     rf"(?<![a-z0-9])(?P<cur>{_SYMBOL}|{_ISO})(?![a-z])[.:-]{{0,2}}\s{{0,2}}(?:(?:rs|inr)[.:]?\s{{0,2}})?"
     rf"(?P<num>{_NUM})"
 )
-# Marker after: "500.00 INR", "1,000 rupees", "25.50€", "300 Birr".
-_MONEY_AFTER = re.compile(rf"(?<![0-9.,])(?P<num>{_NUM})\s?(?P<cur>{_ISO}|rupees|birr|taka|rs\b|€|\$)(?![a-z])")
+# Marker after: "500.00 INR", "1,000 rupees", "25.50€", "300 Birr", "500₹", "20 £".
+_MONEY_AFTER = re.compile(rf"(?<![0-9.,])(?P<num>{_NUM})\s?(?P<cur>{_ISO}|rupees|birr|taka|rs\b|€|\$|₹|£)(?![a-z])")
 # No marker, bound to a money verb ("is credited with 15000.00 on", "debited by 20.0") or a field label ("Amount:
 # 500.00"). Not a date or a time.
 # Quantities that are not money, after a number with no currency: "credited with 500 reward points", "2 GB data",
