@@ -799,6 +799,28 @@ def test_wallet_headings_used_as_advert_imperatives_are_not_transactions(body: s
     not_txn(body)
 
 
+@pytest.mark.parametrize(
+    ("body", "direction"),
+    [
+        ("NACH DR Rs 325.00 A/c XX5501 LIFE INSURER.", "debit"),
+        ("ATM WDL Rs 325.00 A/c XX5501 14-04-26.", "debit"),
+        ("POS Rs 325.00 at HARDWARE CO card XX5501 on 05-04-26.", "debit"),
+        ("Debit Card Purchase of Rs 325.00 at HARDWARE CO, card XX5501.", "debit"),
+        ("Auto-debit of Rs 325.00 from A/c XX5501 for STREAMCO successful.", "debit"),
+        ("Rs 325.00 deducted from A/c XX5501 towards locker rent.", "debit"),
+        ("Rs 325.00 received from MEERA in A/c XX5501.", "credit"),
+        ("Rs 325.00 deposited into your A/c XX5501 at branch.", "credit"),
+        ("Rs 325.00 added to your wallet linked to A/c XX5501.", "credit"),
+        ("Cashback of Rs 325.00 credited to A/c XX5501 for order 8812.", "credit"),
+        ("Reversal of Rs 325.00 to A/c XX5501 for a failed UPI txn.", "credit"),
+    ],
+)
+def test_direction_cues_banks_use(body: str, direction: str) -> None:
+    """Abbreviations and nouns as well as verbs: NACH DR, ATM WDL, POS, debit card purchase, auto-debit, deducted;
+    received from, deposited into, added to your wallet, cashback credited (money did move), reversal."""
+    is_txn(body, 325.0, "INR", direction, "XX5501")
+
+
 # --- not transactions ----------------------------------------------------------------------------------------------
 
 
