@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-MODEL = "rules-v2"
+# Stored results are reused per model and prompt version: a new name when the rules read SMS differently.
+MODEL = "rules-v3"
 
 # Real SMS are under ~1,600 characters (a 10-part concatenated SMS); nothing past this is read, which also bounds
 # the work on hostile input.
