@@ -979,7 +979,7 @@ def test_rules_meet_the_accuracy_floor_on_real_format_sms() -> None:
     bench = _bench()
     scores = bench.score_corpus(extract, bench.load_corpus(DEV_CORPUS), True, [])
     # A little below the figures measured when the floor was set (README, "SMS throughput and quality").
-    for part, floor, account_floor in (("tune", 0.98, 0.97), ("held-out", 0.9, 0.75), ("all", 0.97, 0.93)):
+    for part, floor, account_floor in (("tune", 0.98, 0.97), ("held-out", 0.97, 0.9), ("all", 0.98, 0.96)):
         figures = scores[part].figures()
         assert figures["precision"] >= floor and figures["recall"] >= floor, (part, figures)
         assert figures["amount"] >= floor and figures["direction"] >= floor, (part, figures)
