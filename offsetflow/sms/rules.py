@@ -90,7 +90,9 @@ _GLUED_BEFORE = re.compile(
 
 
 def _normalise(body: str) -> str:
-    text = unicodedata.normalize("NFKC", body[:SCAN_LIMIT]).translate(_FOLD)[:SCAN_LIMIT]
+    text = body[:SCAN_LIMIT]
+    if not text.isascii():  # (both are the identity on ASCII, most SMS)
+        text = unicodedata.normalize("NFKC", text).translate(_FOLD)[:SCAN_LIMIT]
     text = _LINE_BREAKS.sub("\n", _BLANKS.sub(" ", _CONTROL.sub(" ", text)))
     return _GLUED_BEFORE.sub(r"\1 \2", _GLUED_AFTER.sub(" ", text))[:SCAN_LIMIT]
 
@@ -528,18 +530,21 @@ _WEAK_BLOCKERS = [
 # how-to-request and view-your-statement lines to real alerts. These block only up to the end of the sentence that
 # holds the first# amount: a footer after it does not.
 _LEAD_BLOCKERS = re.compile(
-    r"\b(?:due(?!\s{1,3}to\b)|overdue|reminder)\b|\bbill\s{1,3}(?:of|for|amount)\b|"
-    r"\bstatement\b|\b(?:offers?|cashback|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
+    # (one leading \b for the word alternatives: the engine then tries them only at word starts)
+    r"\b(?:(?:due(?!\s{1,3}to\b)|overdue|reminder)\b|bill\s{1,3}(?:of|for|amount)\b|"
+    r"statement\b|(?:offers?|cashback|vouchers?|coupons?|discounts?|exclusive|eligible|hurry|win)\b|"
     # ("25 reward points" earned on the spend the SMS reports is a count, not an offer)
-    r"\brewards?\b(?<![0-9]\sreward)(?<![0-9]\srewards)|"
-    r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b|\b(?:your|a|new|pending)\s{1,3}request\b|"
-    r"\brequest\s{1,3}(?:of|for|from)\b|"
+    r"rewards?\b(?<![0-9]\sreward)(?<![0-9]\srewards)|"
+    r"(?:your|a|new|pending)\s{1,3}request\b|request\s{1,3}(?:of|for|from)\b|"
     # Not done yet, or a question to confirm: "Your payment of Rs 500 is pending", "a pending payment of", "Did you
     # attempt a $900 purchase?" ("Pending charge for $43.92 at", a card authorisation, is a spend.)
-    r"\b(?:is|are|remains?|still)\s{1,3}pending\b|\bpending\s{1,3}(?:payment|with|for|approval|confirmation)\b|"
-    r"\bdid\s{1,3}you\b|\battempt(?:ed)?\s{1,3}(?:a|an|to)\b|"
-    # An overdrawn account asked to be funded: "overdrawn by Rs 500. Please deposit funds."
-    r"\b(?:convert|conversion)\b|\boverdrawn\b|\bon\s{1,3}hold\b|\bunder\s{1,3}review\b|\bbeing\s{1,3}processed\b|\bin\s{1,3}process\b|\b(?:please|kindly)\s{1,3}(?:pay|deposit|maintain|fund|clear|recharge)\b"
+    r"(?:is|are|remains?|still)\s{1,3}pending\b|pending\s{1,3}(?:payment|with|for|approval|confirmation)\b|"
+    r"did\s{1,3}you\b|attempt(?:ed)?\s{1,3}(?:a|an|to)\b|"
+    # EMI-conversion offers; held or in-process payments; an overdrawn account asked to be funded ("overdrawn by
+    # Rs 500. Please deposit funds.")
+    r"(?:convert|conversion)\b|overdrawn\b|on\s{1,3}hold\b|under\s{1,3}review\b|being\s{1,3}processed\b|"
+    r"in\s{1,3}process\b|(?:please|kindly)\s{1,3}(?:pay|deposit|maintain|fund|clear|recharge)\b)|"
+    r"limited\s{1,3}period|[0-9]\s?%\s{0,2}off\b"
 )
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|[|\n]")
 # Marketing opens with an imperative: "Get Rs 100 cashback credited ...", "Earn 5X points", "Shop for Rs 999 and
