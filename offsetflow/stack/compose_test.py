@@ -526,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                     timeout=300,
                 )
                 engine.docker.run("image", "prune", "-f", check=False)  # the Dockerfile's build stages
+                images = engine.docker.run("images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", check=False)
+                say("images: " + ", ".join(images.stdout.split("\n")).strip(", "))
                 for label, seconds in scenario.timings:
                     say(f"{seconds:7.1f}s  {label}")
     say(f"{'passed' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s")
