@@ -36,6 +36,7 @@ log = logging.getLogger("offsetflow.kafka")
 REPEAT_EVERY = 30.0  # seconds between two lines about the same ongoing cause
 STATS_INTERVAL_MS = 15_000
 OUTAGES = frozenset({"unreachable", "resolve", "auth", "tls"})  # causes that end when the broker is up again
+_PRIORITY = ("auth", "tls", "resolve", "unreachable", "fatal", "other")
 
 _BROKER = re.compile(r"(?P<addr>[^\s/\[\]]+:\d+)/(?:bootstrap|\d+)")
 _UNREACHABLE = re.compile(
@@ -158,22 +159,15 @@ class KafkaLogs:
 
     def ongoing(self) -> list[str]:
         """Outages not yet seen to end, as ``kind address``."""
-        with self._lock:
-            return [f"{c.kind} {c.address}" for c in self._causes.values() if c.kind in OUTAGES]
+        return [f"{c.kind} {c.address}" for c in self.causes() if c.kind in OUTAGES]
 
-    def reset(self) -> None:
+    def causes(self) -> list[_Cause]:
+        """Every cause heard and not yet ended, most telling first: credentials, TLS, DNS, refused connections."""
         with self._lock:
-            self._causes.clear()
+            return sorted(self._causes.values(), key=lambda c: _PRIORITY.index(c.kind))
 
 
 HUB = KafkaLogs()
-
-_PRIORITY = ("auth", "tls", "resolve", "unreachable", "fatal", "other")
-
-
-class _Collect(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        pass
 
 
 class Recorder:
@@ -182,19 +176,17 @@ class Recorder:
     def __init__(self) -> None:
         logger = logging.Logger("offsetflow.kafka.probe", logging.DEBUG)
         logger.propagate = False
-        logger.addHandler(_Collect())
+        logger.addHandler(logging.NullHandler())
         self.hub = KafkaLogs(logger)
 
     def reason(self) -> str | None:
         """The most telling cause heard: rejected credentials before TLS before DNS before refused connections."""
-        with self.hub._lock:
-            causes = sorted(self.hub._causes.values(), key=lambda c: _PRIORITY.index(c.kind))
+        causes = self.hub.causes()
         return causes[0].describe() if causes else None
 
     def settled(self) -> bool:
         """A cause heard that waiting will not mend: credentials, TLS, DNS."""
-        with self.hub._lock:
-            return any(c.kind in ("auth", "tls", "resolve") for c in self.hub._causes.values())
+        return any(c.kind in ("auth", "tls", "resolve") for c in self.hub.causes())
 
 
 class ClientLogger:
