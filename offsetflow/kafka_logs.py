@@ -85,7 +85,8 @@ def _why(detail: str) -> str:
         why = "no broker answers"
     elif "Disconnected" in detail:
         why = "disconnected"
-    return redact.text(why.strip().rstrip(".")).lower()[:200]
+    why = redact.text(why.strip().rstrip("."))[:200]
+    return why[:1].lower() + why[1:]  # "Connection refused" -> "connection refused"; names keep their case
 
 
 def _say(kind: str, address: str, why: str, lasted: float | None) -> tuple[int, str]:
