@@ -145,8 +145,9 @@ class KafkaLogs:
     def _any(self, kind: str) -> bool:
         return any(c.kind == kind for c in self._causes.values())
 
-    def reachable(self, addresses: set[str], bootstrap: str) -> None:
-        """Brokers seen up again: each ongoing cause at one of them (or at the bootstrap list) gets its line."""
+    def reachable(self, addresses: set[str], bootstrap: str) -> int:
+        """Brokers seen up again: each ongoing cause at one of them (or at the bootstrap list) gets its line.
+        Returns how many causes ended."""
         now = self.clock()
         with self._lock:
             gone = [
@@ -157,6 +158,7 @@ class KafkaLogs:
             ended = [self._causes.pop(k) for k in gone]
         for cause in ended:
             self.logger.info(f"Kafka at {cause.address} reachable again after {now - cause.started:.0f}s")
+        return len(ended)
 
     def ongoing(self) -> list[str]:
         """Outages not yet seen to end, as ``kind address``."""

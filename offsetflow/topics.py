@@ -92,7 +92,7 @@ def _already_exists(future: Any) -> bool:
 
 
 # -- before a command starts: is Kafka there, and are its topics? ---------------------------------------------
-PROBE_TIMEOUT = 10.0  # one metadata request: long enough for a remote TLS/SASL handshake, short enough to wait
+PROBE_TIMEOUT = 10.0  # metadata requests for up to this long: room for a remote TLS/SASL handshake, short to wait
 
 
 class KafkaUnreachable(RuntimeError):
@@ -162,8 +162,7 @@ def wait_for_kafka(
                     f"Kafka at {kafka.describe()} not reachable within {timeout:g}s (--wait-for-kafka); {_hint(kafka)}"
                 ) from None
             continue
-        if waited:
-            kafka_logs.HUB.reachable(brokers, kafka.bootstrap_servers)
+        if waited and not kafka_logs.HUB.reachable(brokers, kafka.bootstrap_servers):
             say(f"Kafka at {kafka.describe()} answers after {time.monotonic() - started:.0f}s")
         return names
 
