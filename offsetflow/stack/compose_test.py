@@ -117,10 +117,15 @@ class Scenario:
     docker: Docker
     compose: Path
     data_root: Path
-    log_dir: Path
     kafka_port: int = field(default_factory=free_port)
     mongo_port: int = field(default_factory=free_port)
     timings: list[tuple[str, float]] = field(default_factory=list)
+    last_output: str = ""  # of the last README command
+    replayed_at: float = 0.0  # wall clock: chunk files older than this were not rewritten by the replay
+
+    def __post_init__(self) -> None:
+        while self.mongo_port == self.kafka_port:
+            self.mongo_port = free_port()
 
     # --- running things ---------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -190,19 +195,15 @@ class Scenario:
         return found
 
     def wait_exited_ok(self, service: str, timeout: float = 600.0) -> None:
-        def probe() -> bool | None:
+        def probe() -> list[int] | None:
             found = self.containers(service)
-            if not found or any(c["State"]["Running"] for c in found):
+            if not found or any(c["State"]["Running"] or c["State"]["Restarting"] for c in found):
                 return None
-            codes = [c["State"]["ExitCode"] for c in found]
-            if any(codes):
-                raise StackError(f"{service} exited with {codes}")
-            return True
+            return [int(c["State"]["ExitCode"]) for c in found]
 
-        try:
-            wait_for(f"{service} to finish", probe, timeout)
-        except ScenarioError as exc:
-            raise ScenarioError(str(exc)) from None
+        codes = wait_for(f"{service} to finish", probe, timeout)
+        if any(codes):
+            raise ScenarioError(f"{service} exited with {codes}")
         say(f"{service}: exited 0")
 
     def metrics(self, container: dict[str, Any]) -> str:
@@ -358,9 +359,6 @@ class Scenario:
             if check is not None:
                 check()
 
-    last_output: str = ""
-    replayed_at: float = 0.0
-
     def after_infrastructure(self) -> None:
         self.wait_healthy("kafka")
         self.wait_healthy("mongo")
@@ -510,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             docker, compose = build_everything(repo, builds, engine)
             say(f"built or found everything in {time.monotonic() - started:.0f}s (cache {cache})")
-            scenario = Scenario(repo, docker, compose, engine.data_root, builds.root)
+            scenario = Scenario(repo, docker, compose, engine.data_root)
             scenario.compose_run(["down", "-v", "--remove-orphans"], timeout=300)  # leftovers of a killed run
             scenario.run()
             ok = True
