@@ -222,6 +222,14 @@ def test_a_missing_topic_is_one_line_naming_topics_create_and_is_not_created(
     assert topic not in AdminClient(kafka.client_config()).list_topics(timeout=10).topics
 
 
+@pytest.mark.parametrize("command", [("dlq", "list"), ("dlq", "show", "0:1"), ("dlq", "redrive", "--dry-run")])
+def test_a_mistyped_dead_letter_topic_is_named_instead_of_showing_nothing(
+    unique: str, command: tuple[str, ...]
+) -> None:
+    result = offsetflow(*command, "--topic", f"test.nosuch.{unique}", check=False)
+    assert_one_line_error(result, 2, f"no dead-letter topic test.nosuch.{unique}.dlq")
+
+
 ONE_SHOT = [
     ("status",),
     ("status", "--json"),

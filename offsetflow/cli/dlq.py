@@ -29,8 +29,15 @@ DlqTopic = Annotated[
 
 
 def _topics(kafka: KafkaSettings, topics: list[str] | None) -> list[str]:
-    found = topics or dlq.dead_letter_topics(kafka)
-    return [t if t.endswith(".dlq") else t + ".dlq" for t in found]  # `--topic posts.ids` means its DLQ
+    existing = dlq.dead_letter_topics(kafka)
+    wanted = [t if t.endswith(".dlq") else t + ".dlq" for t in topics or existing]  # `--topic posts.ids`: its DLQ
+    missing = [t for t in wanted if t not in existing]
+    if missing:  # a typo would otherwise read as "0 dead letters"
+        known = ", ".join(existing) if len(existing) <= 10 else f"{len(existing)} of them (`offsetflow status`)"
+        raise ConfigError(
+            f"no dead-letter topic {', '.join(missing)}; the dead-letter topics are: {known or 'none yet'}"
+        )
+    return wanted
 
 
 def _load(kafka: KafkaSettings, topics: list[str] | None) -> list[DeadLetter]:
