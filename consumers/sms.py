@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
@@ -38,6 +39,7 @@ class SmsProcessor(Processor):
         self.extractor = extractor
         self.force = force
         self.reused = 0
+        self._count = threading.Lock()  # the loop may process two batches at once
 
     def _stored(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if self.force:
@@ -74,7 +76,8 @@ class SmsProcessor(Processor):
             else:
                 unique[record.value["sms_id"]] = record
         stored = self._stored(list(unique))
-        self.reused += len(stored)
+        with self._count:
+            self.reused += len(stored)
         todo = [
             SmsIn(sid, r.value["sender"], r.value["body"], r.value["received_at"])
             for sid, r in unique.items()

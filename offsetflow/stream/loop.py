@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -27,6 +28,7 @@ from offsetflow.stream.isolate import Isolated, describe, isolate
 from offsetflow.stream.metrics import LoopMetrics
 from offsetflow.stream.records import Failure, Output, Processed, Record, origin_of
 from offsetflow.stream.retry import Stopped, retry
+from offsetflow.stream.stages import Batch, Stages
 
 log = logging.getLogger("offsetflow")
 
@@ -57,6 +59,11 @@ class LoopSettings:
     # Static membership (``group.instance.id``): a restarted member with the same id gets its partitions back
     # at once instead of after its predecessor's session timeout. Must be unique among live members.
     group_instance_id: str | None = None
+    # Records polled but not yet written: the bound that keeps memory flat. Past it the loop pauses its
+    # partitions (it stays in the group) until the writer catches up. Default: three batches.
+    max_in_flight: int | None = None
+    # Batches processed at once (fetching, LLM calls), overlapping the writes of the batch before.
+    process_parallel: int = 2
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,10 @@ class ConsumerLoop:
         self._rebalanced_at = time.monotonic()
         self._owns_all_partitions = False
         self._failed = False
+        self._paused = False
+        self._lag = 0
         self._caught_up_checked = 0.0
+        self._stages = Stages(self._process, self._write_all, self._flush_aged, settings.process_parallel)
         self._config = kafka.client_config(
             CONSUMER_DEFAULTS,
             group_id=settings.group,
@@ -138,22 +148,25 @@ class ConsumerLoop:
         consumer = Consumer(self._config)
         producer = Producer(self.kafka.client_config(enable_idempotence=True, linger_ms=5))
         self._consumer, self._dlq = consumer, DeadLetterWriter(producer, s.dlq_topic, s.group)
+        self._stages.start()
         consumer.subscribe([s.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         began = time.monotonic()
         restore = _stop_on_signals(self.stop)
         last_record = time.monotonic()
+        bound = s.max_in_flight or 3 * s.batch_size
         try:
             while not self.stop.is_set():
+                self._pause_if(consumer, self._stages.records_in_flight >= bound)
                 messages, ends = self._poll(consumer)
                 if messages:
-                    self._handle(messages)
+                    self._submit(messages, ends)
                     last_record = time.monotonic()
-                if ends:
-                    self._reached_end(ends)
-                if any([sink.flush(aged_only=True) for sink in self.sinks]):  # a list: every sink gets its turn
-                    self._commit()
-                self._report(0, 0, 0)
-                if s.until_idle is not None and self._idle_long_enough(last_record, s.until_idle):
+                elif ends:
+                    self._ends_after_in_flight(ends)
+                self._collect(self._stages.done())
+                self._commit()
+                self._report()
+                if s.until_idle is not None and self._stages.idle and self._idle_long_enough(last_record, s.until_idle):
                     self.progress.say(f"no new records for {s.until_idle:g}s: finishing")
                     break
             self._finish()
@@ -168,12 +181,25 @@ class ConsumerLoop:
         finally:
             restore()
             consumer.close()  # leaves the group; a clean revoke has nothing left to flush
+            self._stages.close()
             producer.flush(10)
             for sink in self.sinks:
                 sink.close()
         self.summary.dead_letters = self._dlq.sent
         self.summary.elapsed = time.monotonic() - began
         return self.summary
+
+    def _pause_if(self, consumer: Consumer, full: bool) -> None:
+        """Back-pressure: stop fetching while the writer is behind, without leaving the group (consume() is
+        still called, so rebalances are served and max.poll.interval.ms is never reached)."""
+        if full == self._paused:
+            return
+        assignment = consumer.assignment()
+        if full:
+            consumer.pause(assignment)
+        else:
+            consumer.resume(assignment)
+        self._paused = full
 
     def _idle_long_enough(self, last_record: float, until_idle: float) -> bool:
         """Idle means: no record for ``until_idle`` since the last record *and* the last rebalance. While other
@@ -233,12 +259,8 @@ class ConsumerLoop:
             ends = {}
         return good, ends
 
-    def _handle(self, messages: Sequence[Message]) -> None:
-        """One batch, record by record accountable: every record ends as rows in every sink or as a dead letter.
-
-        Decode errors, and any error of processing or writing caused by the data, are isolated to the records
-        that cause them (``isolate``); a record failing one sink is not handed to the sinks after it."""
-        started = time.monotonic()
+    def _submit(self, messages: Sequence[Message], ends: dict[int, int]) -> None:
+        """Decode a poll's records and hand them to the stages; undecodable ones fail here, alone."""
         records: list[Record] = []
         failures: list[Failure] = []
         for msg in messages:
@@ -247,24 +269,48 @@ class ConsumerLoop:
                 records.append(Record(origin, self.schema.decode(msg.value())))
             except codec.DecodeError as exc:
                 failures.append(Failure(origin, "decode", str(exc)))
-        processed = self._process(records)
-        failures += processed.failures
-        outputs = processed.outputs
+        origins = [origin_of(msg) for msg in messages]
+        self._stages.submit(Batch(origins, records, failures, dict(ends)))
+
+    def _ends_after_in_flight(self, ends: dict[int, int]) -> None:
+        """End-of-partition offsets follow every record polled before them: they apply once those are done."""
+        newest = self._stages.last()
+        if newest is None:
+            self._reached_end(ends)
+        else:
+            newest.ends.update(ends)
+
+    def _collect(self, batches: Sequence[Batch]) -> None:
+        """Done batches, in poll order: every record is in every sink or has a dead letter queued. The
+        checkpoint moves past them; ``_commit`` decides what the sinks' buffers allow."""
+        assert self._dlq is not None
+        for batch in batches:
+            self._dlq.send(batch.failures)
+            for origin in batch.origins:
+                self.checkpoint.processed(origin.partition, origin.offset)
+            for p, end in batch.ends.items():
+                self.checkpoint.reached_end(p, end)
+            self.metrics.batch_time.observe(time.monotonic() - batch.started)
+            self.metrics.records_seen.inc(len(batch.origins))
+            self.metrics.rows_written.inc(batch.rows)
+            self.metrics.dead_lettered.inc(len(batch.failures))
+            self.summary.records += len(batch.origins)
+            self.summary.rows += batch.rows
+            self.progress.update(len(batch.origins), batch.rows, len(batch.failures), self._lag)
+
+    def _write_all(self, processed: Processed) -> tuple[int, list[Failure]]:
+        """The writer's step: every sink in order; a record refused by one sink skips the sinks after it."""
+        outputs: Sequence[Output] = processed.outputs
+        refused_all: list[Failure] = []
         for sink in self.sinks:
             outputs, refused = self._write(sink, outputs)
-            failures += refused
-        assert self._dlq is not None
-        self._dlq.send(failures)
-        for origin in [*(record.origin for record in records), *(failure.origin for failure in failures)]:
-            self.checkpoint.processed(origin.partition, origin.offset)
-        self.metrics.batch_time.observe(time.monotonic() - started)
-        self._commit()
-        self.metrics.records_seen.inc(len(messages))
-        self.metrics.rows_written.inc(len(outputs))
-        self.metrics.dead_lettered.inc(len(failures))
-        self.summary.records += len(messages)
-        self.summary.rows += len(outputs)
-        self._report(len(messages), len(outputs), len(failures))
+            refused_all += refused
+        return len(outputs), refused_all
+
+    def _flush_aged(self) -> None:
+        """The writer, when idle: chunks that waited long enough are written (every sink gets its turn)."""
+        for sink in self.sinks:
+            retry(partial(sink.flush, aged_only=True), f"flushing {sink.name}", self.stop)
 
     def _process(self, records: Sequence[Record]) -> Processed:
         def step(part: Sequence[Record]) -> Processed:
@@ -297,8 +343,11 @@ class ConsumerLoop:
             self._commit()
 
     def _finish(self) -> None:
-        for sink in self.sinks:
-            retry(sink.flush, f"flushing {sink.name}", self.stop)
+        """Drain what is in flight, write every buffer, commit: SIGTERM and --until-idle end here."""
+        self._collect(self._stages.drain())
+        with self._stages.exclusive():
+            for sink in self.sinks:
+                retry(sink.flush, f"flushing {sink.name}", self.stop)
         self._commit()
 
     # -- commits --------------------------------------------------------------------------------------
@@ -334,11 +383,12 @@ class ConsumerLoop:
             )
             start = tp.offset if tp.offset >= 0 else low
             chunks = removed = 0
-            for sink in self.sinks:
-                resume = sink.assigned(tp.partition, start)
-                chunks, removed = chunks + resume.existing, removed + resume.removed
-                if resume.rewind_to is not None:
-                    start = min(start, resume.rewind_to)
+            with self._stages.exclusive():
+                for sink in self.sinks:
+                    resume = sink.assigned(tp.partition, start)
+                    chunks, removed = chunks + resume.existing, removed + resume.removed
+                    if resume.rewind_to is not None:
+                        start = min(start, resume.rewind_to)
             report = PartitionStart(tp.partition, tp.offset if tp.offset >= 0 else None, start, high, chunks, removed)
             self.summary.starts.append(report)
             self.progress.say(report.describe())
@@ -346,6 +396,10 @@ class ConsumerLoop:
             self.checkpoint.assigned(tp.partition, start)
             self.metrics.set_committed(tp.partition, start)
         consumer.assign(committed)
+        # librdkafka keeps a partition's pause across rebalances: one paused for back-pressure before it was
+        # revoked would never be fetched again. New assignments start resumed.
+        consumer.resume(committed)
+        self._paused = False
         self._rebalanced_at = time.monotonic()
         total = len(consumer.list_topics(self.settings.topic, timeout=10).topics[self.settings.topic].partitions)
         self._owns_all_partitions = len(consumer.assignment()) >= total
@@ -356,10 +410,15 @@ class ConsumerLoop:
             self._forget(ours)
             return
         try:
-            for sink in self.sinks:
-                retry(_bind(sink.flush, ours), f"flushing {sink.name}", self.stop)
+            # In flight work is finished first (the eager protocol revokes every partition at once), then the
+            # revoked partitions' buffers are written and committed; the next owner starts past them.
+            self._collect(self._stages.drain())
+            with self._stages.exclusive():
+                for sink in self.sinks:
+                    retry(_bind(sink.flush, ours), f"flushing {sink.name}", self.stop)
             self._commit(ours)
         except Exception as exc:  # the next owner starts from the last commit: nothing is lost
+            self._failed = isinstance(exc, Stopped) or self._stages.error is not None
             log.warning("could not commit revoked partitions %s: %s", ours, exc)
         self._forget(ours)
         self._rebalanced_at = time.monotonic()
@@ -367,16 +426,22 @@ class ConsumerLoop:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("partitions %s lost (session expired); their uncommitted work will be redone", partitions)
+        try:
+            self._stages.drain()  # finished, but not committed: the new owner redoes them
+        except Exception as exc:
+            log.warning("in-flight work of lost partitions failed: %s", exc)
         self._forget([tp.partition for tp in partitions])
 
     def _forget(self, partitions: Sequence[int]) -> None:
-        for p in partitions:
-            for sink in self.sinks:
-                sink.revoked(p)
-            self.checkpoint.revoked(p)
-            self.metrics.forget(p)
+        with self._stages.exclusive():
+            for p in partitions:
+                for sink in self.sinks:
+                    sink.revoked(p)
+                self.checkpoint.revoked(p)
+                self.metrics.forget(p)
 
-    def _report(self, records: int, rows: int, failed: int) -> None:
+    def _report(self) -> None:
+        """Lag of the partitions this consumer owns (from its position; the progress view says so)."""
         assert self._consumer is not None
         lag = 0
         try:
@@ -389,7 +454,8 @@ class ConsumerLoop:
                     self.metrics.set_lag(tp.partition, max(0, high - position))
         except KafkaException:
             pass
-        self.progress.update(records, rows, failed, lag)
+        self._lag = lag
+        self.progress.update(0, 0, 0, lag)
 
 
 def _bind(fn: Callable[[Any], Any], arg: Any) -> Callable[[], Any]:

@@ -1,0 +1,149 @@
+"""Stages run concurrently: while batch N is written, batch N+1 is processed and N+2 polled.
+
+The consumer's thread polls and commits (librdkafka wants both there); processing runs in a small pool, so an
+LLM- or database-bound processor of the next batch overlaps the writes of this one; one writer thread writes
+every batch to every sink, in the order the batches were polled. One writer keeps each partition's records in
+order and keeps sinks single-threaded; the order of sinks per record is the pipeline's (results stored before
+sources are marked). A batch is *done* when its outputs are in every sink and its dead letters queued; done
+batches come back to the consumer's thread in poll order, which moves the checkpoint and commits.
+
+Memory stays flat: the loop stops polling (pauses its partitions) while ``records_in_flight`` is at its bound.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+
+from offsetflow.stream.records import Failure, Origin, Processed, Record
+
+
+@dataclass
+class Batch:
+    """One poll's worth of records on its way through the stages."""
+
+    origins: list[Origin]  # every record of the poll, decodable or not
+    records: list[Record]
+    failures: list[Failure]  # decode failures; processing and write failures are added
+    ends: dict[int, int] = field(default_factory=dict)  # end-of-partition offsets seen by this poll
+    started: float = field(default_factory=time.monotonic)
+    rows: int = 0
+    processed: Future[Processed] | None = None
+
+
+Process = Callable[[Sequence[Record]], Processed]
+Write = Callable[[Processed], tuple[int, list[Failure]]]  # rows written, records refused by a sink
+
+
+class Stages:
+    def __init__(self, process: Process, write: Write, idle: Callable[[], None], parallel: int = 2) -> None:
+        self._process = process
+        self._write = write
+        self._idle = idle  # run by the writer when it has nothing to write (aged chunk flushes)
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="process")
+        self._todo: queue.Queue[Batch | None] = queue.Queue()
+        self._done: queue.Queue[Batch] = queue.Queue()
+        self._lock = threading.Lock()  # held by the writer for each sink operation; see ``exclusive``
+        self._in_flight: list[Batch] = []
+        self._records = 0
+        self._count_lock = threading.Lock()
+        self.error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="writer", daemon=True)
+
+    def start(self) -> None:
+        self._writer.start()
+
+    # -- the consumer's thread ------------------------------------------------------------------------
+    def submit(self, batch: Batch) -> None:
+        batch.processed = self._pool.submit(self._process, batch.records) if batch.records else None
+        with self._count_lock:
+            self._in_flight.append(batch)
+            self._records += len(batch.origins)
+        self._todo.put(batch)
+
+    @property
+    def records_in_flight(self) -> int:
+        return self._records
+
+    @property
+    def idle(self) -> bool:
+        return not self._in_flight
+
+    def last(self) -> Batch | None:
+        """The newest batch still in flight (end-of-partition offsets seen later belong with it)."""
+        with self._count_lock:
+            return self._in_flight[-1] if self._in_flight else None
+
+    def done(self) -> list[Batch]:
+        """Batches finished since the last call, in poll order; raises what stopped the writer."""
+        out = []
+        while True:
+            try:
+                out.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        if self.error is not None:
+            raise self.error
+        return out
+
+    def drain(self, stop: threading.Event | None = None) -> list[Batch]:
+        """Wait until every batch in flight is done (a rebalance, a stop); returns them in poll order."""
+        out = []
+        while not self.idle:
+            with suppress(queue.Empty):
+                out.append(self._done.get(timeout=0.2))
+            if self.error is not None:
+                raise self.error
+        return out + self.done()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Sinks to ourselves: the writer is between two operations (used on assignment and revocation)."""
+        with self._lock:
+            yield
+
+    def close(self) -> None:
+        self._todo.put(None)
+        if self._writer.is_alive():
+            self._writer.join(timeout=30)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the writer thread ----------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                batch = self._todo.get(timeout=0.5)
+            except queue.Empty:
+                try:
+                    with self._lock:
+                        self._idle()
+                except BaseException as exc:
+                    self.error = exc
+                    return
+                continue
+            if batch is None:
+                return
+            try:
+                processed = batch.processed.result() if batch.processed is not None else Processed()
+                with self._lock:
+                    batch.rows, refused = self._write(processed)
+                batch.failures += processed.failures + refused
+            except BaseException as exc:
+                self.error = exc  # the batch is never reported done: nothing of it is committed
+                self._release(batch, done=False)
+                return
+            self._release(batch, done=True)
+
+    def _release(self, batch: Batch, done: bool) -> None:
+        """Out of flight and into the done queue in one step: ``last`` never returns a batch the consumer's
+        thread may already have collected, and once ``idle`` every done batch is in the queue."""
+        with self._count_lock:
+            self._in_flight.remove(batch)
+            self._records -= len(batch.origins)
+            if done:
+                self._done.put(batch)
