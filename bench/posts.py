@@ -13,30 +13,48 @@ from __future__ import annotations
 
 import argparse
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer
 
 from consumers.posts import PostFetcher
 from offsetflow import codec
 from offsetflow.config import KafkaSettings, MongoSettings
-from offsetflow.lookup import is_ferretdb
+from offsetflow.lookup import LookupMode, is_ferretdb
 from offsetflow.posts.rows import POST_ROW_SCHEMA, post_row
 from offsetflow.posts.source import seed_posts
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink
+from offsetflow.stack.ferretdb import FerretDBServer
+from offsetflow.stack.local import default_cache_dir
+from offsetflow.stream.contracts import Sink
 from offsetflow.stream.records import Origin, Output
 from offsetflow.topics import dlq_for, ensure_topics
 from producers.posts import PostSample, produce_post_ids
 
 PLATFORMS = ["twitter", "facebook", "telegram"]
 PER_ACTOR = 100
+
+
+def fetch_all(fetcher: PostFetcher, batches: list[list[str]], docs: dict[str, dict[str, Any]]) -> None:
+    for batch in batches:
+        docs.update(fetcher.fetch(batch))
+
+
+def write_all(sink: Sink, outputs: list[Output], per_write: int) -> None:
+    for i in range(0, len(outputs), per_write):
+        sink.write(outputs[i : i + per_write])
+    sink.flush()
 
 
 def timed(label: str, count: int, action: Callable[[], object]) -> float:
@@ -54,7 +72,37 @@ def main() -> None:
     parser.add_argument("--reuse-source", action="store_true", help="keep an existing bench source")
     parser.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     parser.add_argument("--mongo-uri", default="mongodb://127.0.0.1:27017/")
+    parser.add_argument(
+        "--second-ferretdb",
+        action="store_true",
+        help="upsert into a second FerretDB (started on a free port from the local stack's build) instead of "
+        "the source's server: then the stages no longer share one database",
+    )
     args = parser.parse_args()
+    with second_ferretdb(args.second_ferretdb) as sink_uri:
+        bench(args, sink_uri or args.mongo_uri)
+
+
+@contextmanager
+def second_ferretdb(wanted: bool) -> Iterator[str | None]:
+    if not wanted:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as data:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        server = FerretDBServer(default_cache_dir(), Path(data), port=port)
+        server.install()
+        server.start()
+        print(f"sink: a second FerretDB at {server.uri}", flush=True)
+        try:
+            yield server.uri
+        finally:
+            server.process.stop()
+
+
+def bench(args: argparse.Namespace, sink_uri: str) -> None:
 
     kafka = KafkaSettings(args.bootstrap_servers)
     client = MongoSettings(args.mongo_uri).client()
@@ -96,14 +144,15 @@ def main() -> None:
     print(f"stages, alone ({total:,} posts):")
     stages = {"kafka consume + decode": timed("kafka consume + decode", total, consume_all)}
     posts = source["posts"]
-    docs: dict[str, dict[str, object]] = {}
-    for mode in ("by-id", "in"):
-        fetcher = PostFetcher(posts, fetch_batch=500, workers=8, mode=mode)  # type: ignore[arg-type]
+    docs: dict[str, dict[str, Any]] = {}
+    modes: tuple[LookupMode, ...] = ("by-id", "in")
+    for mode in modes:
+        fetcher = PostFetcher(posts, fetch_batch=500, workers=8, mode=mode)
         # `$in` is a full scan per query on FerretDB: measure it on a slice there.
         n = min(total, 2000) if mode == "in" and is_ferretdb(posts) else total
         label = f"mongodb fetch ({mode}, {n:,} ids)"
         batches = [ids[i : min(n, i + 1000)] for i in range(0, n, 1000)]
-        stages[label] = timed(label, n, lambda f=fetcher, b=batches: [docs.update(f.fetch(ids)) for ids in b])
+        stages[label] = timed(label, n, partial(fetch_all, fetcher, batches, docs))
     auto_mode = PostFetcher(posts).mode
     outputs = [
         Output(Origin(topic, 0, n, None, None, None), pid, post_row(docs[pid], Origin(topic, 0, n, None, None, None)))
@@ -111,11 +160,10 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         sink = ParquetChunkSink(Path(tmp), topic, POST_ROW_SCHEMA, "post_id", chunk_rows=20_000)
-        stages["parquet write"] = timed("parquet write (zstd)", total, lambda: (sink.write(outputs), sink.flush()))
-    upsert = MongoUpsertSink(client["bench_out"][f"upsert_{run}"])
-    stages["mongodb upsert"] = timed(
-        "mongodb upsert", total, lambda: [upsert.write(outputs[i : i + 1000]) for i in range(0, total, 1000)]
-    )
+        stages["parquet write"] = timed("parquet write (zstd)", total, partial(write_all, sink, outputs, total))
+    sink_client = MongoSettings(sink_uri).client()
+    upsert = MongoUpsertSink(sink_client["bench_out"][f"upsert_{run}"])
+    stages["mongodb upsert"] = timed("mongodb upsert", total, partial(write_all, upsert, outputs, 1000))
 
     idle = 3.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,6 +191,7 @@ def main() -> None:
             args.bootstrap_servers,
             "--mongo-uri",
             args.mongo_uri,
+            *(["--sink-mongo-uri", sink_uri] if sink_uri != args.mongo_uri else []),
         ]
         started = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
@@ -155,14 +204,17 @@ def main() -> None:
         f"slowest stage: {slowest} at {pipeline_stages[slowest]:,.0f} posts/s; "
         f"end to end / slowest = {e2e / pipeline_stages[slowest]:.0%}"
     )
-    # Fetch and upsert hit the same database one after the other: together they bound the pipeline.
-    fetch = next(v for k, v in pipeline_stages.items() if k.startswith("mongodb fetch"))
-    ceiling = 1 / (1 / fetch + 1 / stages["mongodb upsert"])
-    print(
-        f"database ceiling (fetch, then upsert, on one server): {ceiling:,.0f} posts/s; "
-        f"end to end / ceiling = {e2e / ceiling:.0%}"
-    )
-    client.drop_database("bench_out")
+    if sink_uri == args.mongo_uri:
+        # Fetch and upsert hit the same database: together they bound the pipeline.
+        fetch = next(v for k, v in pipeline_stages.items() if k.startswith("mongodb fetch"))
+        ceiling = 1 / (1 / fetch + 1 / stages["mongodb upsert"])
+        print(
+            f"database ceiling (fetch and upsert share one server): {ceiling:,.0f} posts/s; "
+            f"end to end / ceiling = {e2e / ceiling:.0%} (goal >= 90%)"
+        )
+    else:
+        print("(two database servers: the goal is end to end / slowest >= 80%)")
+    sink_client.drop_database("bench_out")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -95,6 +95,13 @@ def posts(
     source_collection: Annotated[str, opt("--source-collection", "Collection holding the posts.")] = "posts",
     sink_database: SinkDatabase = "offsetflow",
     sink_collection: Annotated[str, opt("--sink-collection", "Collection the sampled posts go to.")] = "sampled_posts",
+    sink_mongo_uri: Annotated[
+        str | None,
+        opt(
+            "--sink-mongo-uri",
+            "MongoDB the sampled posts are upserted into, when not the source's (default: the --mongo-uri server).",
+        ),
+    ] = None,
     batch_size: BatchSize = 1000,
     fetch_batch: Annotated[int, opt("--fetch-batch", "Post ids per MongoDB query (mode `in`).", **COUNT)] = 500,
     fetch_workers: Annotated[int, opt("--fetch-workers", "Parallel MongoDB fetches.", **COUNT)] = 8,
@@ -119,9 +126,12 @@ def posts(
         raise typer.BadParameter("choose auto, in or by-id", param_hint="--fetch-mode")
     mode: LookupMode = fetch_mode  # type: ignore[assignment]
     kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
-    with mongo.client() as client:
+    with mongo.client() as client, ExitStack() as closing:
         ready(kafka, mongo, posts_topic, "--posts-topic", wait_for_kafka)
-        sink_coll = client[sink_database][sink_collection]
+        sink_client = (
+            closing.enter_context(options.mongo(sink_mongo_uri, mongo_option).client()) if sink_mongo_uri else client
+        )
+        sink_coll = sink_client[sink_database][sink_collection]
         parquet = ParquetChunkSink(out, posts_topic, POST_ROW_SCHEMA, "post_id", chunk_rows, chunk_max_age)
         fetcher = PostFetcher(client[source_database][source_collection], fetch_batch, fetch_workers, mode)
         settings = LoopSettings(
