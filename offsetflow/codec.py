@@ -32,6 +32,11 @@ class Schema:
     schema_id: int
     parsed: Any
 
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The record's fields, in schema order: the one list of them."""
+        return tuple(str(f["name"]) for f in self.parsed["fields"])
+
     def encode(self, record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
         buf.write(_HEADER.pack(MAGIC_BYTE, self.schema_id))

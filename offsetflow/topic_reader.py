@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, TopicPartition
 
 from offsetflow.config import KafkaSettings
+from offsetflow.topics import READER_GROUP
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class StoredRecord:
 def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 60.0) -> list[StoredRecord]:
     """Every committed record now in ``topic`` (read_committed), without touching any group's offsets."""
     consumer = Consumer(
-        kafka.client_config(group_id="_offsetflow.reader", enable_auto_commit=False, isolation_level="read_committed")
+        kafka.client_config(group_id=READER_GROUP, enable_auto_commit=False, isolation_level="read_committed")
     )
     out: list[StoredRecord] = []
     try:

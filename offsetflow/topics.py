@@ -17,8 +17,19 @@ from offsetflow.config import ConfigError, KafkaSettings
 POSTS_IDS = "posts.ids"
 SMS_RAW = "sms.raw"
 DLQ_SUFFIX = ".dlq"
+
+# offsetflow's own topics and consumer groups: all named under this prefix, never a pipeline's.
+INTERNAL_PREFIX = "_offsetflow."
 # Compacted: the latest progress marker of each producer job, written in the same transaction as its records.
-PRODUCER_PROGRESS = "_offsetflow.producer-progress"
+PRODUCER_PROGRESS = INTERNAL_PREFIX + "producer-progress"
+# Compacted: a marker per SMS on a topic, written in the same transaction as the SMS record (`produce sms`).
+SMS_QUEUED = INTERNAL_PREFIX + "sms-queued"
+# Compacted: a marker per redriven dead letter, written in the same transaction as the redriven record.
+REDRIVEN = INTERNAL_PREFIX + "redriven"
+# `offsetflow check`: its round-trip topic, and the prefix of its throwaway groups.
+CHECK_TOPIC = INTERNAL_PREFIX + "check"
+# The group id of readers that read a topic back by assignment, never committing (`topic_reader`).
+READER_GROUP = INTERNAL_PREFIX + "reader"
 
 
 def dlq_for(topic: str) -> str:

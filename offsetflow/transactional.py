@@ -1,29 +1,76 @@
-"""Producing a deterministic sequence exactly once, with the progress kept in Kafka itself.
+"""Records and their markers on a compacted topic, committed together in one Kafka transaction.
 
-Each transaction holds a slice of the sequence *and* a progress marker (records produced so far) on a
-compacted topic. A producer killed at any point and started again uses the same ``transactional.id``, so
-``init_transactions`` fences the dead instance and aborts its open transaction; the last committed marker
-then says exactly where to continue. ``read_committed`` consumers never see aborted records.
+Every transactional producer of offsetflow works this way (``MarkedProducer``): the posts producer job below
+(a slice of a sequence + a progress marker), ``produce sms`` (each SMS + a queued marker) and ``dlq redrive``
+(each original record + a redriven marker). A producer killed at any point and started again uses the same
+``transactional.id``, so ``init_transactions`` fences the dead instance and aborts its open transaction; the
+committed markers then say exactly what is done. ``read_committed`` consumers never see aborted records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
+from offsetflow.topic_reader import read_topic
 from offsetflow.topics import PRODUCER_PROGRESS, ensure_compacted
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    key: bytes
+    """A record to produce; ``partition`` None lets the partitioner choose by key."""
+
+    key: bytes | None
     value: bytes
+    partition: int | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+Marker = tuple[bytes, bytes]  # key and value on the compacted marker topic
+
+
+class MarkedProducer:
+    """A transactional producer whose transactions carry records together with markers on ``marker_topic``.
+
+    Creating it makes sure the compacted marker topic exists and fences any earlier producer with the same
+    ``transactional_id`` (its open transaction is aborted): read the markers only after that."""
+
+    def __init__(
+        self, kafka: KafkaSettings, transactional_id: str, marker_topic: str, defaults: Mapping[str, Any]
+    ) -> None:
+        self.marker_topic = marker_topic
+        ensure_compacted(kafka.client_config(), marker_topic)
+        self.producer = Producer(
+            kafka.client_config(defaults, transactional_id=transactional_id, enable_idempotence=True)
+        )
+        self.producer.init_transactions(60)  # fences a killed predecessor and aborts its open transaction
+
+    @contextmanager
+    def transaction(self) -> Iterator[Producer]:
+        """One transaction around what the block produces with the yielded producer; committed at its end."""
+        self.producer.begin_transaction()
+        yield self.producer
+        self.producer.commit_transaction(60)
+
+    def commit(self, records: Iterable[tuple[str, Outgoing]], markers: Iterable[Marker]) -> None:
+        """``records`` (topic, record) and ``markers`` in one transaction: all of them are visible, or none."""
+        with self.transaction() as producer:
+            for topic, rec in records:
+                extra: dict[str, Any] = {} if rec.partition is None else {"partition": rec.partition}
+                if rec.headers:
+                    extra["headers"] = list(rec.headers)
+                producer.produce(topic, key=rec.key, value=rec.value, **extra)
+                producer.poll(0)
+            for key, value in markers:
+                producer.produce(self.marker_topic, key=key, value=value)
 
 
 def job_id(*parts: object) -> str:
@@ -34,30 +81,14 @@ def job_id(*parts: object) -> str:
 def read_progress(kafka: KafkaSettings, job: str, timeout: float = 30.0) -> int:
     """Records of ``job`` already committed to Kafka (0 if it never ran)."""
     schema = codec.load("producer_progress")
-    consumer = Consumer(
-        kafka.client_config(
-            group_id=f"_offsetflow.progress-reader.{job}", enable_auto_commit=False, isolation_level="read_committed"
-        )
-    )
-    try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(PRODUCER_PROGRESS, 0), timeout=timeout)
-        if high <= low:
-            return 0
-        consumer.assign([TopicPartition(PRODUCER_PROGRESS, 0, low)])
-        produced, deadline = 0, time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error() and msg.key() == job.encode():
-                produced = int(schema.decode(msg.value())["produced"])
-            [position] = consumer.position([TopicPartition(PRODUCER_PROGRESS, 0)])
-            if position.offset >= high:
-                return produced
-        raise RuntimeError(f"could not read {PRODUCER_PROGRESS} to its end within {timeout:.0f}s")
-    finally:
-        consumer.close()
+    markers = [r.value for r in read_topic(kafka, PRODUCER_PROGRESS, timeout) if r.key == job.encode()]
+    return int(schema.decode(markers[-1])["produced"]) if markers else 0
 
 
 class TransactionalSequenceProducer:
+    """Produces a deterministic sequence exactly once: each transaction holds a slice of it and a progress
+    marker (records produced so far) on ``PRODUCER_PROGRESS``, where a rerun continues."""
+
     def __init__(self, kafka: KafkaSettings, topic: str, job: str, description: str, transaction_size: int) -> None:
         self.kafka = kafka
         self.topic = topic
@@ -70,24 +101,17 @@ class TransactionalSequenceProducer:
         self, records: Sequence[Outgoing], on_progress: Callable[[int, int], None] = lambda done, total: None
     ) -> tuple[int, int]:
         """Produce what the job has not produced yet; returns (produced before this run, produced now)."""
-        ensure_compacted(self.kafka.client_config(), PRODUCER_PROGRESS)
-        producer = Producer(
-            self.kafka.client_config(
-                {"linger.ms": 20, "transaction.timeout.ms": 60_000},
-                transactional_id=f"offsetflow.{self.job}",
-                enable_idempotence=True,
-            )
+        producer = MarkedProducer(
+            self.kafka,
+            f"offsetflow.{self.job}",
+            PRODUCER_PROGRESS,
+            {"linger.ms": 20, "transaction.timeout.ms": 60_000},
         )
-        producer.init_transactions(60)  # fences a killed predecessor and aborts its open transaction
         before = read_progress(self.kafka, self.job)
         total = len(records)
         done = before
         on_progress(done, total)
         for batch in _slices(records, before, self.transaction_size):
-            producer.begin_transaction()
-            for rec in batch:
-                producer.produce(self.topic, key=rec.key, value=rec.value)
-                producer.poll(0)
             done += len(batch)
             marker = {
                 "job_id": self.job,
@@ -96,8 +120,7 @@ class TransactionalSequenceProducer:
                 "total": total,
                 "updated_at": int(time.time() * 1000),
             }
-            producer.produce(PRODUCER_PROGRESS, key=self.job.encode(), value=self.schema.encode(marker))
-            producer.commit_transaction(60)
+            producer.commit([(self.topic, rec) for rec in batch], [(self.job.encode(), self.schema.encode(marker))])
             on_progress(done, total)
         return before, done - before
 

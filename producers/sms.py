@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from bson import json_util
-from confluent_kafka import Producer
 from pymongo.database import Database
 
 from offsetflow import codec
@@ -21,9 +20,8 @@ from offsetflow.stream.dead_letters import DeadLetterWriter
 from offsetflow.stream.isolate import describe
 from offsetflow.stream.records import Failure, Origin
 from offsetflow.topic_reader import read_topic
-from offsetflow.topics import dlq_for, ensure_compacted
-
-SMS_QUEUED = "_offsetflow.sms-queued"
+from offsetflow.topics import SMS_QUEUED, dlq_for
+from offsetflow.transactional import MarkedProducer, Outgoing
 
 
 @dataclass(frozen=True)
@@ -78,11 +76,8 @@ def produce_sms(
     transaction_size: int = 500,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> SmsProduceResult:
-    ensure_compacted(kafka.client_config(), SMS_QUEUED)
-    producer = Producer(
-        kafka.client_config({"linger.ms": 20}, transactional_id=f"offsetflow.sms.{topic}", enable_idempotence=True)
-    )
-    producer.init_transactions(60)  # fences a killed predecessor: its open transaction is aborted
+    # Fences a killed predecessor (its open transaction is aborted) before the markers are read.
+    producer = MarkedProducer(kafka, f"offsetflow.sms.{topic}", SMS_QUEUED, {"linger.ms": 20})
     queued = queued_ids(kafka)
     query: dict[str, Any] = {"isprocessed": False} if user_id is None else {"isprocessed": False, "user_id": user_id}
     projection = {"sms_id": 1, "user_id": 1, "sender": 1, "body": 1, "received_at": 1}
@@ -102,17 +97,15 @@ def produce_sms(
     if bad:
         # Dead letters of the source go out in a transaction of their own, with no marker: a rerun after the
         # document is fixed queues it, and reports it again while it is still broken.
-        dead_letters = DeadLetterWriter(producer, dlq_for(topic), "produce sms")
-        producer.begin_transaction()
-        dead_letters.send([_dead_letter(doc, where, reason) for doc, reason in bad])
-        producer.commit_transaction(60)
+        with producer.transaction() as kafka_producer:
+            dead_letters = DeadLetterWriter(kafka_producer, dlq_for(topic), "produce sms")
+            dead_letters.send([_dead_letter(doc, where, reason) for doc, reason in bad])
     for start in range(0, len(todo), transaction_size):
-        producer.begin_transaction()
-        for record, value in todo[start : start + transaction_size]:
-            producer.produce(topic, key=record["user_id"].encode(), value=value)  # per-user order is kept
-            producer.produce(SMS_QUEUED, key=queued_key(topic, source.name, record["sms_id"]).encode(), value=b"1")
-            producer.poll(0)
-        producer.commit_transaction(60)
+        batch = todo[start : start + transaction_size]
+        producer.commit(
+            [(topic, Outgoing(record["user_id"].encode(), value)) for record, value in batch],  # per-user order kept
+            [(queued_key(topic, source.name, record["sms_id"]).encode(), b"1") for record, _ in batch],
+        )
         on_progress(min(len(todo), start + transaction_size), len(todo))
     skipped = [(str(doc.get("_id")), reason) for doc, reason in bad]
     return SmsProduceResult(len(docs) + len(bad), len(docs) - len(fresh), len(todo), skipped)

@@ -21,6 +21,7 @@ from confluent_kafka import Producer
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
 from offsetflow.ops.groups import Groups
+from offsetflow.topics import dlq_for
 from tests.cli import REPO, offsetflow
 from tests.pipelines import Llm, PostsRun, SmsRun
 
@@ -214,8 +215,8 @@ def test_a_dead_letter_is_redriven_once_after_its_cause_is_fixed(run: PostsRun, 
     assert run.sink_ids().count("tw-late-arrival") == 1
     assert run.parquet()["post_id"].to_list().count("tw-late-arrival") == 1
     assert json.loads(offsetflow("dlq", "list", "--topic", run.topic, "--json").stdout) == []
-    [counts] = [d for d in status("--group", run.group)["dead_letters"] if d["topic"] == run.topic + ".dlq"]
-    assert counts == {"topic": run.topic + ".dlq", "total": 1, "redriven": 1, "waiting": 0}
+    [counts] = [d for d in status("--group", run.group)["dead_letters"] if d["topic"] == dlq_for(run.topic)]
+    assert counts == {"topic": dlq_for(run.topic), "total": 1, "redriven": 1, "waiting": 0}
 
 
 def test_clean_deletes_the_group_and_only_its_chunk_files_so_the_next_run_starts_over(finished: PostsRun) -> None:

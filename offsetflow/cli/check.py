@@ -13,9 +13,7 @@ from offsetflow import codec
 from offsetflow.cli import options
 from offsetflow.cli.options import COUNT, BootstrapServers, KafkaConfig, MongoOption, MongoUri, opt
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
-from offsetflow.topics import ensure_topics
-
-CHECK_TOPIC = "_offsetflow.check"
+from offsetflow.topics import CHECK_TOPIC, ensure_topics
 
 
 def check(
@@ -43,7 +41,7 @@ def check(
         raise RuntimeError(f"could not deliver {records} records to {kafka.describe()} within 30s")
     consumer = Consumer(
         kafka.client_config(
-            group_id=f"_offsetflow.check.{run}",
+            group_id=f"{CHECK_TOPIC}.{run}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )

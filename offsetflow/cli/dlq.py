@@ -16,6 +16,7 @@ from offsetflow.cli.options import BootstrapServers, KafkaConfig, opt
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, ConfigError, KafkaSettings
 from offsetflow.ops import dlq
 from offsetflow.ops.dlq import DeadLetter
+from offsetflow.topics import DLQ_SUFFIX, dlq_for
 
 app = typer.Typer(
     help="Dead letters: records a consumer could not process, kept with the reason and where they came from. "
@@ -30,7 +31,7 @@ DlqTopic = Annotated[
 
 def _topics(kafka: KafkaSettings, topics: list[str] | None) -> list[str]:
     existing = dlq.dead_letter_topics(kafka)
-    wanted = [t if t.endswith(".dlq") else t + ".dlq" for t in topics or existing]  # `--topic posts.ids`: its DLQ
+    wanted = [t if t.endswith(DLQ_SUFFIX) else dlq_for(t) for t in topics or existing]  # `--topic posts.ids`: its DLQ
     missing = [t for t in wanted if t not in existing]
     if missing:  # a typo would otherwise read as "0 dead letters"
         known = ", ".join(existing) if len(existing) <= 10 else f"{len(existing)} of them (`offsetflow status`)"

@@ -15,17 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
 from offsetflow.topic_reader import read_topic
-from offsetflow.topics import DLQ_SUFFIX, ensure_compacted
+from offsetflow.topics import DLQ_SUFFIX, REDRIVEN
+from offsetflow.transactional import MarkedProducer, Outgoing
 
 log = logging.getLogger("offsetflow")
 
-REDRIVEN = "_offsetflow.redriven"
 REDRIVEN_HEADER = "offsetflow.redriven-from"
 
 
@@ -77,33 +76,19 @@ def load(kafka: KafkaSettings, topic: str) -> list[DeadLetter]:
     """Every dead letter on ``topic``, oldest first, each with when it was redriven (if it was)."""
     schema = codec.load(codec.DEAD_LETTER)
     redriven = {r.key.decode(): r.value for r in read_topic(kafka, REDRIVEN) if r.key and r.value}
-    letters = []
+    letters, names = [], schema.field_names
     for record in read_topic(kafka, topic):
         try:
             raw = schema.decode(record.value)
         except codec.DecodeError as exc:
             log.warning("%s[%d]@%d is not a dead letter (%s): skipped", topic, record.partition, record.offset, exc)
             continue
-        fields = {name: raw[name] for name in _FIELDS}
+        fields = {name: raw[name] for name in names}
         letter = DeadLetter(topic, record.partition, record.offset, **fields)
         marker = redriven.get(letter.marker)
         when = datetime.fromtimestamp(int(marker) / 1000, UTC) if marker else None
         letters.append(_with_redriven(letter, when))
     return sorted(letters, key=lambda d: (d.failed_at, d.partition, d.offset))
-
-
-_FIELDS = (
-    "reason",
-    "error_type",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-    "source_timestamp",
-    "consumer_group",
-    "key",
-    "value",
-    "failed_at",
-)
 
 
 def _with_redriven(letter: DeadLetter, at: datetime | None) -> DeadLetter:
@@ -114,30 +99,24 @@ def redrive(kafka: KafkaSettings, letters: Sequence[DeadLetter]) -> int:
     """Re-publish ``letters`` to their source partitions, marking each redriven, in one transaction."""
     if not letters:
         return 0
-    ensure_compacted(kafka.client_config(), REDRIVEN)
     dlqs = sorted({d.topic for d in letters})
-    producer = Producer(
-        kafka.client_config(
-            {"linger.ms": 5}, transactional_id=f"offsetflow.redrive.{'+'.join(dlqs)}", enable_idempotence=True
-        )
-    )
-    producer.init_transactions(60)  # fences a redrive of the same topics that died half way
+    # Fences a redrive of the same topics that died half way.
+    producer = MarkedProducer(kafka, f"offsetflow.redrive.{'+'.join(dlqs)}", REDRIVEN, {"linger.ms": 5})
     admin = AdminClient(kafka.client_config())
     sources = {d.source_topic for d in letters}
     partitions = {t: set(admin.list_topics(t, timeout=30).topics[t].partitions) for t in sources}
     now = str(int(time.time() * 1000)).encode()
-    producer.begin_transaction()
-    for letter in letters:
-        same_partition = letter.source_partition in partitions[letter.source_topic]
-        extra: dict[str, Any] = {"partition": letter.source_partition} if same_partition else {}
-        producer.produce(
+    records = [
+        (
             letter.source_topic,
-            key=letter.key,
-            value=letter.value,
-            headers=[(REDRIVEN_HEADER, letter.marker.encode())],
-            **extra,
+            Outgoing(
+                letter.key,
+                letter.value,
+                letter.source_partition if letter.source_partition in partitions[letter.source_topic] else None,
+                ((REDRIVEN_HEADER, letter.marker.encode()),),
+            ),
         )
-        producer.produce(REDRIVEN, key=letter.marker.encode(), value=now)
-        producer.poll(0)
-    producer.commit_transaction(60)
+        for letter in letters
+    ]
+    producer.commit(records, [(letter.marker.encode(), now) for letter in letters])
     return len(letters)

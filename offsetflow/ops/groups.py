@@ -16,8 +16,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from offsetflow.config import KafkaSettings
 from offsetflow.stream.commits import CommitInfo
-
-INTERNAL_PREFIX = "_offsetflow."  # the project's own short-lived readers, never a pipeline
+from offsetflow.topics import INTERNAL_PREFIX
 
 
 class GroupActive(RuntimeError):

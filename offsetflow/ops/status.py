@@ -12,6 +12,7 @@ from offsetflow.ops import dlq
 from offsetflow.ops.groups import Groups, GroupState, as_json
 from offsetflow.sinks.chunks import chunk_topics, list_chunks
 from offsetflow.topic_reader import read_topic
+from offsetflow.topics import REDRIVEN
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def chunk_files(directories: Sequence[Path]) -> list[ChunkFiles]:
 
 def dead_letter_counts(kafka: KafkaSettings, groups: Groups) -> list[DeadLetterCount]:
     """Counted from offsets (dead letters are written without transactions, one offset each)."""
-    redriven = [r.key.decode().split("|", 1)[0] for r in read_topic(kafka, dlq.REDRIVEN) if r.key]
+    redriven = [r.key.decode().split("|", 1)[0] for r in read_topic(kafka, REDRIVEN) if r.key]
     counts = []
     for topic in dlq.dead_letter_topics(kafka):
         starts, ends = groups.offsets(topic, "earliest"), groups.offsets(topic, "latest")
