@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from offsetflow import kafka_logs, redact
+
+if TYPE_CHECKING:
+    from pymongo import MongoClient
 
 ENV_PREFIX = "OFFSETFLOW_"
 KAFKA_ENV_PREFIX = ENV_PREFIX + "KAFKA_"
@@ -116,7 +119,7 @@ class MongoSettings:
         """The connection string fit to print: no password."""
         return redact.uri(self.uri)
 
-    def client(self, **kwargs: Any) -> Any:
+    def client(self, **kwargs: Any) -> MongoClient[dict[str, Any]]:
         """A ``MongoClient``; a URI or option pymongo cannot use is a ``ConfigError`` that names the setting and
         shows the URI without its password."""
         from pymongo import MongoClient

@@ -91,7 +91,7 @@ def test_stopped_and_started_stack_keeps_topics_and_documents(tmp_path: Path, un
         kafka = KafkaSettings(local.kafka.bootstrap_servers)
         ensure_topics(kafka.client_config(), ["keep"], partitions=2, retention_ms=-1)
         _produce_posts(kafka, "keep", 30)
-        with MongoClient(local.ferretdb.uri) as client:
+        with MongoClient[dict[str, Any]](local.ferretdb.uri) as client:
             client.keep.docs.insert_many([{"_id": str(i)} for i in range(10)])
 
         local.kafka.process.kill()  # a crash, not a clean shutdown
@@ -108,7 +108,7 @@ def test_stopped_and_started_stack_keeps_topics_and_documents(tmp_path: Path, un
             got += msg is not None and not msg.error()
         consumer.close()
         assert got == 30
-        with MongoClient(local.ferretdb.uri) as client:
+        with MongoClient[dict[str, Any]](local.ferretdb.uri) as client:
             assert client.keep.docs.count_documents({}) == 10
     finally:
         offsetflow("dev", "down", *own)

@@ -121,7 +121,8 @@ def test_malformed_model_output_goes_to_the_dead_letter_topic_and_the_rest_goes_
     [letter] = dlq.load(kafka, dlq_for(sms_run.topic))
     assert letter.error_type == "extraction" and "malformed" in letter.reason
     assert letter.source_topic == sms_run.topic
-    assert sms_run.db.sms_fin_rawdata.find_one({"_id": "user00000-000007"})["isprocessed"] is False
+    source = sms_run.db.sms_fin_rawdata.find_one({"_id": "user00000-000007"})
+    assert source is not None and source["isprocessed"] is False
 
 
 def test_an_sms_that_instructs_the_model_cannot_write_a_result_for_another_sms(
