@@ -9,6 +9,9 @@ the Parquet volume and in MongoDB. `down -v` and the engine stopped at the end, 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
+import fcntl
 import json
 import os
 import shlex
@@ -226,11 +229,21 @@ class Scenario:
         return KafkaSettings(bootstrap_servers=f"127.0.0.1:{self.kafka_port}")
 
     def group_lag(self, group: str, topic: str) -> tuple[int, int]:
-        """(lag, members) of a group, through the published Kafka port."""
-        from offsetflow.ops.groups import Groups
-
-        state = Groups(self.kafka()).describe(group, [topic])
-        return state.lag, len(state.members)
+        """(lag, members) of a group, through the published Kafka port. Asked in a child process: describing a
+        group while it forms crashed this process with SIGSEGV inside confluent-kafka's admin client here."""
+        code = (
+            "import json, sys\n"
+            "from offsetflow.config import KafkaSettings\n"
+            "from offsetflow.ops.groups import Groups\n"
+            "s = Groups(KafkaSettings(bootstrap_servers=sys.argv[1])).describe(sys.argv[2], [sys.argv[3]])\n"
+            "print(json.dumps([s.lag, len(s.members)]))\n"
+        )
+        argv = [sys.executable, "-c", code, f"127.0.0.1:{self.kafka_port}", group, topic]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise ScenarioError(f"describing group {group} failed (exit {result.returncode}): {result.stderr[-500:]}")
+        lag, members = json.loads(result.stdout.strip().splitlines()[-1])
+        return int(lag), int(members)
 
     def keys(self, topic: str) -> list[str]:
         from offsetflow.topic_reader import read_topic
@@ -304,27 +317,48 @@ class Scenario:
 
     # --- the crash ------------------------------------------------------------------------------------------
     def crash_a_fetcher_mid_run(self) -> None:
-        """SIGKILL one fetcher's process from the host while it has records left (as the OOM killer would),
-        then see Docker start it again (restart: unless-stopped) and the replica serve again."""
-
-        def busy() -> dict[str, Any] | None:
+        """SIGKILL a fetcher's process from the host while the pipeline has records left (as the OOM killer
+        would; `docker kill` would count as a manual stop and disable the restart policy), then see Docker
+        start it again (restart: unless-stopped) and the replica serve again. Records left means the producer
+        still runs or the group's committed offsets are behind the topic's end."""
+        deadline = time.monotonic() + 300
+        victim: dict[str, Any] | None = None
+        while victim is None:
+            if time.monotonic() > deadline:
+                raise ScenarioError("no posts-fetcher replica processed records within 300s")
+            producers = self.containers("produce-posts")
+            producing = not producers or any(c["State"]["Running"] for c in producers)
+            lag: int | None = None
+            with contextlib.suppress(ScenarioError):  # unknown for now: decide on the next round
+                lag, _ = self.group_lag("posts-fetcher", "posts.ids")
+            if not producing and lag == 0:
+                raise ScenarioError("the posts pipeline finished before a fetcher could be killed mid-run")
+            if not producing and lag is None:
+                continue
             for container in self.containers("posts-fetcher"):
                 if not container["State"]["Running"]:
                     continue
                 try:
-                    text = self.metrics(container)
-                except OSError:  # not serving yet
+                    done = metric_sum(self.metrics(container), "offsetflow_records_total")
+                except (OSError, StopIteration):  # not serving metrics yet
                     continue
-                if metric_sum(text, "offsetflow_records_total") > 0 and metric_sum(text, "offsetflow_consumer_lag") > 0:
-                    return container
-            return None
-
-        victim = wait_for("a posts-fetcher replica with records done and records left", busy, 300, interval=0.5)
+                if done > 0:
+                    victim = container
+                    break
+            else:
+                time.sleep(0.3)
+        assert victim is not None
         name = str(victim["Name"]).lstrip("/")
         pid = int(victim["State"]["Pid"])
         restarts = int(victim["RestartCount"])
         os.kill(pid, signal.SIGKILL)
-        say(f"SIGKILLed {name} (host pid {pid}) mid-run")
+        # Evidence it was mid-run: with the victim dead nobody commits for its partitions, so the lag now is the
+        # lag at the kill (the others, if any, only shrink theirs).
+        producing = any(c["State"]["Running"] for c in self.containers("produce-posts"))
+        lag_after, _ = self.group_lag("posts-fetcher", "posts.ids")
+        if lag_after == 0 and not producing:
+            raise ScenarioError(f"{name} was killed after the posts pipeline had finished: not mid-run")
+        say(f"SIGKILLed {name} (host pid {pid}) mid-run: group lag {lag_after}, producer running: {producing}")
 
         def back() -> dict[str, Any] | None:
             found = json.loads(self.docker.run("inspect", name).stdout)[0]
@@ -348,6 +382,7 @@ class Scenario:
             )
         checks: dict[str, Callable[[], None]] = {
             "docker compose up -d kafka mongo topics": self.after_infrastructure,
+            "docker compose up -d produce-posts posts-fetcher": self.crash_a_fetcher_mid_run,
             "docker compose up -d --scale posts-fetcher=3 posts-fetcher": self.after_scale,
             "docker compose up -d produce-sms sms-processor": self.after_sms,
             "docker compose run --rm ops": self.after_status,
@@ -374,7 +409,6 @@ class Scenario:
         say(f"offsetflow image runs as uid {user}")
 
     def after_scale(self) -> None:
-        self.crash_a_fetcher_mid_run()  # as early as possible: the demo data takes the fetchers under a minute
         self.wait_healthy("posts-fetcher", replicas=3)
 
     def after_sms(self) -> None:
@@ -450,6 +484,34 @@ class Scenario:
 
 
 @contextmanager
+def one_run_at_a_time(cache: Path, timeout: float = 1800.0) -> Iterator[None]:
+    """Runs sharing a cache share its engine: a second run waits for the first (which would otherwise take
+    the first's dockerd for a leftover and stop it). The lock goes with the process, so a killed run frees it."""
+    path = cache / "compose-test" / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as lock:
+        deadline = time.monotonic() + timeout
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ScenarioError(f"another compose test held {path} for {timeout:.0f}s") from None
+                if not waiting:
+                    lock.seek(0)
+                    say(f"waiting for another compose test using this cache ({lock.read().strip()}) to finish")
+                    waiting = True
+                time.sleep(2)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}\n")
+        lock.flush()
+        yield
+
+
+@contextmanager
 def private_engine(cache: Path) -> Iterator[PrivateEngine]:
     run_dir = Path(tempfile.mkdtemp(prefix="offsetflow-dockerd-"))
     engine = PrivateEngine(cache / "compose-test" / "engine", run_dir)
@@ -509,20 +571,53 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def cleanup(cache: Path, repo: Path) -> int:
+    """After a run died without its finally blocks (SIGKILL, a crash): `down -v` and stop its dockerd."""
+    lock_path = cache / "compose-test" / "run.lock"
+    if not lock_path.exists():
+        return 0
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("another compose test runs: it takes care of leftovers itself")
+            return 0
+        state = cache / "compose-test" / "engine"
+        run_dir = PrivateEngine(state, state).recorded_run_dir() or state
+        engine = PrivateEngine(state, run_dir)
+        if engine.process.pid() is None:
+            return 0
+        compose = Builds(cache).compose
+        if compose.exists() and engine.socket.exists():
+            scenario = Scenario(repo, engine.docker, compose, engine.data_root)
+            down = ["--profile", "demo", "--profile", "ops", "down", "-v", "--remove-orphans", "--timeout", "10"]
+            scenario.compose_run(down, check=False, timeout=300)
+        say(f"leftover dockerd: {engine.stop()}")
+        if run_dir != state:
+            subprocess.run(["rm", "-rf", str(run_dir)], check=False)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/compose-test", description=__doc__)
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="default: OFFSETFLOW_CACHE_DIR or ~/.cache/offsetflow"
     )
+    parser.add_argument(
+        "--cleanup", action="store_true", help="take down what a run that died (a crash) left running, and exit"
+    )
     args = parser.parse_args(argv)
+    faulthandler.enable()
     signal.signal(signal.SIGTERM, _interrupted)  # a killed run still takes everything down (finally blocks)
     cache = (args.cache_dir or Path(os.environ.get("OFFSETFLOW_CACHE_DIR") or default_cache_dir())).resolve()
     repo = Path(__file__).resolve().parents[2]
+    if args.cleanup:
+        return cleanup(cache, repo)
     started = time.monotonic()
     builds = Builds(cache)
     scenario: Scenario | None = None
     ok = False
-    with private_engine(cache) as engine:
+    with one_run_at_a_time(cache), private_engine(cache) as engine:
         try:
             docker, compose = build_everything(repo, builds, engine)
             say(f"built or found everything in {time.monotonic() - started:.0f}s (cache {cache})")
@@ -541,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
                     check=False,
                     timeout=300,
                 )
+                engine.docker.run("container", "prune", "-f", check=False)  # a failed build's leftovers
                 engine.docker.run("image", "prune", "-f", check=False)  # the Dockerfile's build stages
                 images = engine.docker.run("images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", check=False)
                 say("images: " + ", ".join(images.stdout.split("\n")).strip(", "))

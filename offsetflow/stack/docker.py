@@ -87,6 +87,17 @@ class PrivateEngine:
         return self.state_dir / "data-root"
 
     @property
+    def run_dir_note(self) -> Path:
+        """Where the last start put its socket and exec root, for a cleanup by another process."""
+        return self.state_dir / "run-dir"
+
+    def recorded_run_dir(self) -> Path | None:
+        try:
+            return Path(self.run_dir_note.read_text().strip())
+        except OSError:
+            return None
+
+    @property
     def socket(self) -> Path:
         return self.run_dir / "docker.sock"
 
@@ -122,6 +133,7 @@ class PrivateEngine:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.process.log_file.write_text("")
         proc = self.process.start(self.argv(), cwd=self.state_dir)
+        self.run_dir_note.write_text(f"{self.run_dir}\n")
         deadline = time.monotonic() + timeout
         while not (self.socket.exists() and self.docker.answers()):
             if proc.poll() is not None:
@@ -137,11 +149,9 @@ class PrivateEngine:
         """SIGTERM (dockerd stops its containers and the containerd it started), SIGKILL after 60 s; then make
         sure that containerd is gone too (its pid file is in our exec root, its command line names it)."""
         how = self.process.stop(timeout=60.0)
+        run_dir = self.recorded_run_dir() or self.run_dir
         containerd = ManagedProcess(
-            "containerd",
-            self.run_dir / "exec" / "containerd" / "containerd.pid",
-            self.process.log_file,
-            str(self.run_dir),
+            "containerd", run_dir / "exec" / "containerd" / "containerd.pid", self.process.log_file, str(run_dir)
         )
         if containerd.pid() is not None:
             how += f"; its containerd {containerd.stop(timeout=20.0)}"
