@@ -86,7 +86,7 @@ def test_two_consumers_in_one_group_split_partitions_and_write_each_post_once(ru
 
 def test_producer_killed_mid_run_and_rerun_puts_each_id_in_the_topic_once(run: PostsRun, kafka: KafkaSettings) -> None:
     run.seed(actors=20, per_actor=20)
-    proc = run.spawn(run.produce_argv(20, "--transaction-size", "5"))
+    proc = run.spawn(run.produce_argv(20, "--transaction-size", "1"))  # slow enough to be killed mid-run
     job_marker_seen = time.monotonic() + 60
     while time.monotonic() < job_marker_seen and len(_topic_values(kafka, run.topic)) < 100:
         time.sleep(0.2)

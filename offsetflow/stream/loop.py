@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from offsetflow import codec
+from offsetflow import codec, kafka_logs
 from offsetflow.config import KafkaSettings
 from offsetflow.stream.checkpoint import Checkpoint
 from offsetflow.stream.contracts import Processor, Progress, Sink
@@ -59,8 +59,9 @@ class LoopSettings:
     # Static membership (``group.instance.id``): a restarted member with the same id gets its partitions back
     # at once instead of after its predecessor's session timeout. Must be unique among live members.
     group_instance_id: str | None = None
-    # Records polled but not yet written: the bound that keeps memory flat. Past it the loop pauses its
-    # partitions (it stays in the group) until the writer catches up. Default: three batches.
+    # Records polled but not yet written: the bound that keeps memory flat. At it the loop pauses its
+    # partitions (it stays in the group) until half of it is written. Default: four batches, at least 2,000
+    # records (a pause drops librdkafka's prefetched records, so pausing often costs a fetch round trip each).
     max_in_flight: int | None = None
     # Batches processed at once (fetching, LLM calls), overlapping the writes of the batch before.
     process_parallel: int = 2
@@ -153,10 +154,11 @@ class ConsumerLoop:
         began = time.monotonic()
         restore = _stop_on_signals(self.stop)
         last_record = time.monotonic()
-        bound = s.max_in_flight or 3 * s.batch_size
+        bound = s.max_in_flight or max(4 * s.batch_size, 2_000)
         try:
             while not self.stop.is_set():
-                self._pause_if(consumer, self._stages.records_in_flight >= bound)
+                in_flight = self._stages.records_in_flight
+                self._pause_if(consumer, in_flight >= bound or (self._paused and in_flight > bound // 2))
                 messages, ends = self._poll(consumer)
                 if messages:
                     self._submit(messages, ends)
@@ -251,8 +253,8 @@ class ConsumerLoop:
                     ends[partition] = offset
             elif err.fatal():
                 raise KafkaException(err)
-            else:  # broker down, partition moving ...: librdkafka retries on its own
-                log.warning("kafka: %s", err.str())
+            else:  # broker down, partition moving ...: librdkafka retries on its own; said once per 30 s
+                kafka_logs.HUB.report("other", self.kafka.bootstrap_servers, err.str(), key=err.name())
         if self.stop.is_set():
             # A signal can cut a fetch short and drop records before an end-of-partition event: only trust
             # ends seen in an uninterrupted batch.
@@ -441,11 +443,12 @@ class ConsumerLoop:
                 self.metrics.forget(p)
 
     def _report(self) -> None:
-        """Lag of the partitions this consumer owns (from its position; the progress view says so)."""
+        """Lag of the partitions this consumer owns (from its position), -1 while it owns none."""
         assert self._consumer is not None
-        lag = 0
+        assignment = self._consumer.assignment()
+        lag = 0 if assignment else -1
         try:
-            for tp in self._consumer.position(self._consumer.assignment()):
+            for tp in self._consumer.position(assignment):
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
                 committed = self.checkpoint.committed_offset(tp.partition)
                 position = tp.offset if tp.offset >= 0 else (committed if committed is not None else -1)

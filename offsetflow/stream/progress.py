@@ -45,13 +45,13 @@ class ProgressReporter:
                 TextColumn(f"[bold]{self.what}[/bold]"),
                 BarColumn(),
                 TextColumn("{task.completed:,}/{task.total:,} records"),
-                TextColumn("{task.fields[rate]:,.0f} rows/s  lag {task.fields[lag]:,}  ETA {task.fields[eta]}"),
+                TextColumn("{task.fields[rate]:,.0f} rows/s  lag {task.fields[lag]}  ETA {task.fields[eta]}"),
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
                 transient=False,
             )
             self._progress.start()
-            self._task = self._progress.add_task(self.what, total=0, rate=0.0, lag=0, eta="-")
+            self._task = self._progress.add_task(self.what, total=0, rate=0.0, lag="-", eta="-")
         return self
 
     def __exit__(
@@ -68,28 +68,31 @@ class ProgressReporter:
         return (self.rows - n0) / (now - t0) if now > t0 else 0.0
 
     def update(self, records: int, rows: int, failed: int, lag: int) -> None:
+        """``lag`` is that of the partitions this consumer owns; negative when it owns none (then it says so
+        rather than "lag 0", which would read as "done")."""
         self.records += records
         self.rows += rows
         self.failed += failed
-        self.lag = lag
+        self.lag = max(0, lag)
         now = time.monotonic()
         self._window.append((now, self.rows))
         rate = self.rate()
-        eta = _eta(lag, rate * (self.records / self.rows) if self.rows else 0.0)
+        eta = _eta(self.lag, rate * (self.records / self.rows) if self.rows else 0.0) if lag >= 0 else "-"
+        shown = f"{lag:,}" if lag >= 0 else "- (no partitions assigned)"
         if self._progress is not None and self._task is not None:
             self._progress.update(
-                self._task, completed=self.records, total=self.records + lag, rate=rate, lag=lag, eta=eta
+                self._task, completed=self.records, total=self.records + self.lag, rate=rate, lag=shown, eta=eta
             )
         elif now - self._last_log >= self.log_every:
             self._last_log = now
             log.info(
-                "%s: %d records, %d rows, %d dead letters, %.0f rows/s, lag %d, ETA %s",
+                "%s: %d records, %d rows, %d dead letters, %.0f rows/s, lag %s, ETA %s",
                 self.what,
                 self.records,
                 self.rows,
                 self.failed,
                 rate,
-                lag,
+                shown,
                 eta,
             )
 

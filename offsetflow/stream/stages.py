@@ -44,7 +44,7 @@ class Stages:
     def __init__(self, process: Process, write: Write, idle: Callable[[], None], parallel: int = 2) -> None:
         self._process = process
         self._write = write
-        self._idle = idle  # run by the writer when it has nothing to write (aged chunk flushes)
+        self._idle = idle  # run by the writer after each batch and when idle (aged chunk flushes)
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="process")
         self._todo: queue.Queue[Batch | None] = queue.Queue()
         self._done: queue.Queue[Batch] = queue.Queue()
@@ -132,6 +132,7 @@ class Stages:
                 processed = batch.processed.result() if batch.processed is not None else Processed()
                 with self._lock:
                     batch.rows, refused = self._write(processed)
+                    self._idle()  # a writer that is never idle still writes aged chunks, so commits move on
                 batch.failures += processed.failures + refused
             except BaseException as exc:
                 self.error = exc  # the batch is never reported done: nothing of it is committed
