@@ -97,6 +97,8 @@ def main() -> None:
             str(args.concurrency),
             "--llm-rpm",
             str(args.rpm),
+            "--llm-tpm",
+            str(args.tpm),
             "--sms-topic",
             topic,
             "--source-database",
@@ -115,7 +117,13 @@ def main() -> None:
     elapsed = time.perf_counter() - started - idle
     usage = re.search(r"LLM calls: ([\d,]+), tokens: ([\d,]+)", done.stderr)
     calls, tokens = (int(g.replace(",", "")) for g in usage.groups()) if usage else (0, 0)
-    ceiling = min(args.concurrency * args.batch / args.latency, args.rpm / 60 * args.batch)
+    # The rpm bucket starts full (a minute's requests may go at once, as providers allow), so rpm binds only
+    # for the requests past the first minute's worth.
+    requests = n / args.batch
+    by_latency = requests * args.latency / args.concurrency
+    by_rpm = max(0.0, requests - args.rpm) / (args.rpm / 60)
+    ceiling = n / max(by_latency, by_rpm)
+    binding = "rpm" if by_rpm > by_latency else "latency x concurrency"
     rate = n / elapsed
     print(
         f"\npipeline with the LLM test server (latency {args.latency}s, batch {args.batch}, concurrency "
@@ -123,7 +131,7 @@ def main() -> None:
     )
     print(
         f"  {rate:,.1f} SMS/s end to end (incl. group join); ceiling these settings allow: {ceiling:,.1f} SMS/s "
-        f"-> {rate / ceiling:.0%}"
+        f"-> {rate / ceiling:.0%} (bound by {binding})"
     )
     print(f"  LLM calls per SMS: {calls / n:.3f}; tokens per SMS: {tokens / n:,.0f}")
     server.shutdown()

@@ -85,6 +85,10 @@ class Checkpoint:
     def committed_offset(self, partition: int) -> int | None:
         return self._committed.get(partition)
 
+    def processed_offset(self, partition: int) -> int | None:
+        """Where this member's processing of ``partition`` stands (its commit, when nothing moved since)."""
+        return self._next.get(partition, self._committed.get(partition))
+
     # 7. ----------------------------------------------------------------------------------------------------
     def revoked(self, partition: int) -> None:
         self._next.pop(partition, None)

@@ -40,6 +40,8 @@ _LOST_OWNERSHIP = {
     KafkaError._NO_OFFSET,
 }
 
+_HOLD_BEFORE_PAUSE = 2.0  # seconds of back-pressure without polling before the partitions are paused
+
 CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
     "session.timeout.ms": 10_000,  # a crashed consumer's partitions move on after 10 s, not 45 s
@@ -65,6 +67,9 @@ class LoopSettings:
     max_in_flight: int | None = None
     # Batches processed at once (fetching, LLM calls), overlapping the writes of the batch before.
     process_parallel: int = 2
+    # Seconds between two commits while running (a synchronous commit costs a round trip; what a crash makes
+    # the next run redo is at most this much, rewritten idempotently). Revocation and exit always commit.
+    commit_interval: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ class ConsumerLoop:
         self._owns_all_partitions = False
         self._failed = False
         self._paused = False
+        self._full_since: float | None = None
+        self._committed_at = 0.0
         self._lag = 0
         self._caught_up_checked = 0.0
         self._stages = Stages(self._process, self._write_all, self._flush_aged, settings.process_parallel)
@@ -157,8 +164,8 @@ class ConsumerLoop:
         bound = s.max_in_flight or max(4 * s.batch_size, 2_000)
         try:
             while not self.stop.is_set():
-                in_flight = self._stages.records_in_flight
-                self._pause_if(consumer, in_flight >= bound or (self._paused and in_flight > bound // 2))
+                if self._back_pressure(consumer, bound):
+                    continue
                 messages, ends = self._poll(consumer)
                 if messages:
                     self._submit(messages, ends)
@@ -166,7 +173,8 @@ class ConsumerLoop:
                 elif ends:
                     self._ends_after_in_flight(ends)
                 self._collect(self._stages.done())
-                self._commit()
+                if time.monotonic() - self._committed_at >= s.commit_interval:
+                    self._commit()
                 self._report()
                 if s.until_idle is not None and self._stages.idle and self._idle_long_enough(last_record, s.until_idle):
                     self.progress.say(f"no new records for {s.until_idle:g}s: finishing")
@@ -191,17 +199,30 @@ class ConsumerLoop:
         self.summary.elapsed = time.monotonic() - began
         return self.summary
 
-    def _pause_if(self, consumer: Consumer, full: bool) -> None:
-        """Back-pressure: stop fetching while the writer is behind, without leaving the group (consume() is
-        still called, so rebalances are served and max.poll.interval.ms is never reached)."""
-        if full == self._paused:
-            return
-        assignment = consumer.assignment()
-        if full:
-            consumer.pause(assignment)
-        else:
-            consumer.resume(assignment)
-        self._paused = full
+    def _back_pressure(self, consumer: Consumer, bound: int) -> bool:
+        """At ``bound`` records in flight, stop polling: first by simply not polling for a moment (the writer
+        usually catches up within a second, and librdkafka's prefetched records stay where they are), then, if
+        it does not, by pausing the partitions and polling on, so the member stays in its group, serves
+        rebalances and never reaches max.poll.interval.ms; resumed at half the bound. (A pause drops the
+        prefetched records, so pausing for every short hold-up would cost a fetch round trip each time.)
+        Returns whether to wait instead of polling now."""
+        in_flight = self._stages.records_in_flight
+        if self._paused:
+            if in_flight <= bound // 2:
+                consumer.resume(consumer.assignment())
+                self._paused = False
+            return False
+        if in_flight < bound:
+            self._full_since = None
+            return False
+        now = time.monotonic()
+        self._full_since = self._full_since or now
+        if now - self._full_since < _HOLD_BEFORE_PAUSE:
+            self._collect(self._stages.wait(0.05))
+            return True
+        consumer.pause(consumer.assignment())
+        self._paused = True
+        return False
 
     def _idle_long_enough(self, last_record: float, until_idle: float) -> bool:
         """Idle means: no record for ``until_idle`` since the last record *and* the last rebalance. While other
@@ -218,9 +239,9 @@ class ConsumerLoop:
         return self._group_caught_up()
 
     def _group_caught_up(self) -> bool:
-        """Whether the group's committed offset is at the end of every partition of the topic, whoever owns
-        it: idle alone is not done (a member that was never assigned anything, an unreachable broker, or
-        partitions still held by a dead member's session all look idle)."""
+        """Whether every partition of the topic is done: processed to its end by this member, or committed to
+        its end by whoever owned it. Idle alone is not done (a member that was never assigned anything, an
+        unreachable broker, or partitions still held by a dead member's session all look idle)."""
         assert self._consumer is not None
         consumer, topic = self._consumer, self.settings.topic
         try:
@@ -230,7 +251,11 @@ class ConsumerLoop:
             partitions = [TopicPartition(topic, p) for p in meta.partitions]
             for tp in consumer.committed(partitions, timeout=5):
                 low, high = consumer.get_watermark_offsets(tp, timeout=5)
-                done = tp.offset >= high if tp.offset >= 0 else high == low
+                # Our own partitions count as done once processed: what the sinks still buffer is written and
+                # committed on the way out. Anyone else's must be committed.
+                mine = self.checkpoint.processed_offset(tp.partition)
+                at = max(tp.offset, mine) if mine is not None else tp.offset
+                done = at >= high if at >= 0 else high == low
                 if not done:
                     return False
         except KafkaException as exc:
@@ -240,7 +265,9 @@ class ConsumerLoop:
 
     def _poll(self, consumer: Consumer) -> tuple[list[Message], dict[int, int]]:
         """Records, and the end offsets of partitions this batch read to the end."""
-        messages = consumer.consume(self.settings.batch_size, timeout=self.settings.poll_timeout)
+        # While paused nothing can arrive: come back soon to resume once the writer has caught up.
+        timeout = 0.05 if self._paused else self.settings.poll_timeout
+        messages = consumer.consume(self.settings.batch_size, timeout=timeout)
         good: list[Message] = []
         ends: dict[int, int] = {}
         for msg in messages:
@@ -265,13 +292,13 @@ class ConsumerLoop:
         """Decode a poll's records and hand them to the stages; undecodable ones fail here, alone."""
         records: list[Record] = []
         failures: list[Failure] = []
-        for msg in messages:
-            origin = origin_of(msg)
+        origins = [origin_of(msg) for msg in messages]
+        decode = self.schema.decode
+        for origin in origins:
             try:
-                records.append(Record(origin, self.schema.decode(msg.value())))
+                records.append(Record(origin, decode(origin.value)))
             except codec.DecodeError as exc:
                 failures.append(Failure(origin, "decode", str(exc)))
-        origins = [origin_of(msg) for msg in messages]
         self._stages.submit(Batch(origins, records, failures, dict(ends)))
 
     def _ends_after_in_flight(self, ends: dict[int, int]) -> None:
@@ -288,8 +315,11 @@ class ConsumerLoop:
         assert self._dlq is not None
         for batch in batches:
             self._dlq.send(batch.failures)
+            last: dict[int, int] = {}
             for origin in batch.origins:
-                self.checkpoint.processed(origin.partition, origin.offset)
+                last[origin.partition] = origin.offset  # a partition's records come in offset order
+            for partition, offset in last.items():
+                self.checkpoint.processed(partition, offset)
             for p, end in batch.ends.items():
                 self.checkpoint.reached_end(p, end)
             self.metrics.batch_time.observe(time.monotonic() - batch.started)
@@ -359,6 +389,7 @@ class ConsumerLoop:
         consumer = self._consumer
         held = lambda p: [sink.pending(p) for sink in self.sinks]  # noqa: E731
         targets = self.checkpoint.targets(held, partitions, now_ms=int(time.time() * 1000))
+        self._committed_at = time.monotonic()
         if not targets:
             return
         offsets = [TopicPartition(self.settings.topic, t.partition, t.offset, metadata=t.metadata) for t in targets]

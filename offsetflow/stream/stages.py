@@ -91,6 +91,14 @@ class Stages:
             raise self.error
         return out
 
+    def wait(self, timeout: float) -> list[Batch]:
+        """Done batches, waiting up to ``timeout`` for the first (back-pressure: the poller holds back)."""
+        try:
+            first = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return self.done()
+        return [first, *self.done()]
+
     def drain(self, stop: threading.Event | None = None) -> list[Batch]:
         """Wait until every batch in flight is done (a rebalance, a stop); returns them in poll order."""
         out = []
