@@ -178,8 +178,18 @@ def wait_for_kafka(
         return names
 
 
-def require_topics(names: set[str], kafka: KafkaSettings, topic: str, flag: str) -> None:
-    """``MissingTopic`` naming the command that creates ``topic`` (given with ``flag``) unless it exists."""
+def require_topics(names: set[str], kafka: KafkaSettings, topic: str, flag: str, settle: float = 5.0) -> None:
+    """``MissingTopic`` naming the command that creates ``topic`` (given with ``flag``) unless it exists.
+
+    A topic created a moment ago (by `topics create` in the step before) can be missing from the metadata of
+    the broker that answered: ask again for up to ``settle`` seconds before calling it missing."""
+    deadline = time.monotonic() + settle
+    while topic not in names and time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            names, _ = _topics_now(AdminClient(kafka.client_config()), 2.0)
+        except KafkaException:
+            break
     if topic not in names:
         create = "offsetflow topics create" + (f" {flag} {topic}" if topic not in (POSTS_IDS, SMS_RAW) else "")
         raise MissingTopic(
