@@ -221,5 +221,7 @@ def test_a_source_document_that_cannot_be_queued_is_reported_and_the_rest_is_que
         b"user00001-000003",
     ]
     assert {letter.error_type for letter in letters} == {"source"}
+    redrive = offsetflow("dlq", "redrive", "--topic", dlq_for(sms_run.topic))  # nothing on Kafka to send back
+    assert "3 dead letters are source documents" in redrive.stderr and "redrove 0" in redrive.stderr
     result = offsetflow(*sms_run.consume_argv("--until-idle", "2"))
     assert "17 records" in result.stderr

@@ -147,6 +147,14 @@ def redrive(
     letters = _load(kafka, topic)
     candidates = _select(letters, ids) if ids else letters
     chosen = [d for d in candidates if (again or not d.redriven_at) and error_type in (None, d.error_type)]
+    # A producer's dead letter holds a source document, not a record: there is nothing on Kafka to send back.
+    sources = [d for d in chosen if d.error_type == "source"]
+    chosen = [d for d in chosen if d.error_type != "source"]
+    if sources:
+        console.print(
+            f"{len(sources):,} dead letters are source documents a producer could not queue: fix them in the "
+            "source collection and run `offsetflow produce` again (they are not redriven)"
+        )
     for d in chosen:
         console.print(f"  {d.topic} {_id(d)} -> {d.origin}: {d.error_type}: {d.reason}")
     if dry_run:
