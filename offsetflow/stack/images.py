@@ -21,7 +21,7 @@ from pathlib import Path
 
 from offsetflow.stack.docker import Docker
 from offsetflow.stack.ferretdb import FERRETDB_VERSION, FerretDBServer
-from offsetflow.stack.kafka import _LOG4J2, KAFKA_VERSION, LOG4J_VERSION, SLF4J_VERSION
+from offsetflow.stack.kafka import _LOG4J2, KAFKA_VERSION, LOG4J_VERSION, SLF4J_VERSION, fetch_with_maven
 from offsetflow.stack.process import StackError, require_tool, run_step
 
 COMPOSE_MODULE = "github.com/docker/compose/v2"
@@ -378,25 +378,7 @@ class Builds:
         """The local stack's Kafka jars plus kafka-tools (kafka-topics.sh, used by the healthcheck)."""
         if any(self.kafka_libs.glob("kafka-tools-*.jar")):
             return self.kafka_libs
-        mvn = require_tool("mvn", "install Apache Maven (e.g. `apt install maven`) to fetch the Kafka jars")
-        self.kafka_libs.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.kafka_libs.parent) as tmp:
-            work = Path(tmp)
-            (work / "pom.xml").write_text(_KAFKA_POM)
-            run_step(
-                [
-                    mvn,
-                    "-q",
-                    "-B",
-                    "dependency:copy-dependencies",
-                    f"-DoutputDirectory={work / 'libs'}",
-                    "-DincludeScope=runtime",
-                ],
-                cwd=work,
-                log_file=self.kafka_libs.parent / "maven.log",
-                what=f"fetching org.apache.kafka:kafka-tools:{KAFKA_VERSION} with Maven",
-            )
-            (work / "libs").rename(self.kafka_libs)
+        fetch_with_maven(_KAFKA_POM, self.kafka_libs, f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}")
         return self.kafka_libs
 
     def ferretdb(self) -> Path:

@@ -94,26 +94,7 @@ class KafkaServer:
         if self.installed():
             return
         require_tool("java", "install a Java 17+ runtime (e.g. `apt install openjdk-17-jre-headless`)")
-        mvn = require_tool("mvn", "install Apache Maven (e.g. `apt install maven`) to fetch the Kafka jars")
-        self.libs_dir.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.libs_dir.parent) as tmp:
-            work = Path(tmp)
-            (work / "pom.xml").write_text(_POM)
-            run_step(
-                [
-                    mvn,
-                    "-q",
-                    "-B",
-                    "dependency:copy-dependencies",
-                    f"-DoutputDirectory={work / 'libs'}",
-                    "-DincludeScope=runtime",
-                ],
-                cwd=work,
-                log_file=self.libs_dir.parent / "maven.log",
-                what=f"fetching org.apache.kafka:kafka_2.13:{KAFKA_VERSION} with Maven",
-            )
-            shutil.rmtree(self.libs_dir, ignore_errors=True)
-            (work / "libs").rename(self.libs_dir)  # atomic: a half-finished fetch never looks installed
+        fetch_with_maven(_POM, self.libs_dir, f"org.apache.kafka:kafka_2.13:{KAFKA_VERSION}")
 
     def _java(self, main_class: str, *args: str) -> list[str]:
         java = require_tool("java", "install a Java 17+ runtime (e.g. `apt install openjdk-17-jre-headless`)")
@@ -174,3 +155,28 @@ class KafkaServer:
             )
         proc = self.process.start(self._java("kafka.Kafka", str(config)), cwd=self.home)
         wait_until_listening(self.process, proc, self.host, self.port, timeout)
+
+
+def fetch_with_maven(pom: str, libs_dir: Path, what: str) -> None:
+    """Copy the runtime jars ``pom`` depends on into ``libs_dir`` with Maven. Atomic: a half-finished fetch
+    never looks installed (the jars are renamed into place only once all are there)."""
+    mvn = require_tool("mvn", "install Apache Maven (e.g. `apt install maven`) to fetch the Kafka jars")
+    libs_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=libs_dir.parent) as tmp:
+        work = Path(tmp)
+        (work / "pom.xml").write_text(pom)
+        run_step(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={work / 'libs'}",
+                "-DincludeScope=runtime",
+            ],
+            cwd=work,
+            log_file=libs_dir.parent / "maven.log",
+            what=f"fetching {what} with Maven",
+        )
+        shutil.rmtree(libs_dir, ignore_errors=True)
+        (work / "libs").rename(libs_dir)
