@@ -99,7 +99,7 @@ class Stages:
             return self.done()
         return [first, *self.done()]
 
-    def drain(self, stop: threading.Event | None = None) -> list[Batch]:
+    def drain(self) -> list[Batch]:
         """Wait until every batch in flight is done (a rebalance, a stop); returns them in poll order."""
         out = []
         while not self.idle:
