@@ -12,8 +12,8 @@ from rich.console import Console
 from offsetflow.cli import options
 from offsetflow.cli.options import BootstrapServers, KafkaConfig, opt
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS
+from offsetflow.ops import clean as cleaning
 from offsetflow.ops.groups import Groups
-from offsetflow.sinks.chunks import chunk_topics, list_chunks, remove_chunks
 
 console = Console(stderr=True)
 
@@ -43,51 +43,25 @@ def clean(
     if group is None and out is None:
         raise typer.BadParameter("name --group, --out, or both")
     groups = Groups(options.reachable_kafka(bootstrap_servers, kafka_config))
-    plan: list[str] = []
-    group_topics: list[str] = []
-    if group is not None:
-        groups.require_idle(group, f"delete group {group}")
-        state = groups.describe(group)
-        group_topics = state.topics
-        committed = ", ".join(
-            f"{t} ({sum(1 for p in state.partitions if p.topic == t)} partitions)" for t in state.topics
+    plan = cleaning.plan(groups, group, out, topic or ())
+    if plan.group is not None:
+        committed = ", ".join(f"{t} ({n} partitions)" for t, n in plan.group.committed)
+        console.print(
+            f"delete consumer group {plan.group.group}" + (f": committed offsets on {committed}" if committed else "")
         )
-        plan.append(f"delete consumer group {group}" + (f": committed offsets on {committed}" if committed else ""))
-    chunk_topics_to_remove: list[str] = []
-    if out is not None:
-        chunk_topics_to_remove = topic or group_topics or chunk_topics(out)
-        for t in chunk_topics_to_remove:
-            readers = _groups_on(groups, t, exclude=group)
-            for name, active in readers:
-                if active:
-                    groups.require_idle(name, f"remove chunk files of {t}")
-            files = list_chunks(out, t)
-            plan.append(f"remove {len(files):,} chunk files of {t} under {out}")
-            for name, _ in readers:
-                plan.append(
-                    f"  note: group {name} has committed past these chunks and will not write them again; "
-                    f"`offsetflow replay --group {name} --to earliest` (or clean --group {name}) makes it redo them"
-                )
-    for line in plan:
-        console.print(line)
+    for chunks in plan.chunks:
+        console.print(f"remove {chunks.files:,} chunk files of {chunks.topic} under {chunks.directory}")
+        for name in chunks.readers:
+            console.print(
+                f"  note: group {name} has committed past these chunks and will not write them again; "
+                f"`offsetflow replay --group {name} --to earliest` (or clean --group {name}) makes it redo them"
+            )
     _confirm(yes)
-    if group is not None:
-        groups.delete(group)
-        console.print(f"deleted group {group}")
-    for t in chunk_topics_to_remove:
-        assert out is not None
-        removed = remove_chunks(out, t)
-        console.print(f"removed {removed.files:,} files ({removed.bytes:,} bytes) of {t} under {out}")
-
-
-def _groups_on(groups: Groups, topic: str, exclude: str | None) -> list[tuple[str, bool]]:
-    """Other groups with offsets committed on ``topic``, and whether each has running consumers."""
-    found = []
-    for name in groups.names():
-        if name == exclude or not any(t == topic for t, _ in groups.committed(name)):
-            continue
-        found.append((name, bool(groups.members(name)[1])))
-    return found
+    for done in cleaning.apply(groups, plan):
+        if isinstance(done, cleaning.GroupDeleted):
+            console.print(f"deleted group {done.group}")
+        else:
+            console.print(f"removed {done.files:,} files ({done.bytes:,} bytes) of {done.topic} under {done.directory}")
 
 
 def _confirm(yes: bool) -> None:

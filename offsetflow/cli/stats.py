@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from offsetflow import codec, topics
+from offsetflow import topics
 from offsetflow.cli import options
 from offsetflow.cli.options import BootstrapServers, KafkaConfig, MongoOption, MongoUri, SmsTopic, SourceDatabase, opt
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI
-from offsetflow.ops import dlq
-from offsetflow.sms.source import sms_stats
+from offsetflow.ops import stats
 
 app = typer.Typer(help="Progress and outcomes of the pipelines.")
 
@@ -31,17 +29,8 @@ def sms(
 ) -> None:
     """Per user: SMS total, processed, transactions found, failed (dead letters) and pending."""
     kafka = options.reachable_kafka(bootstrap_servers, kafka_config)
-    schema = codec.load(codec.SMS_RAW)
-    failed: Counter[str] = Counter()
-    for letter in dlq.load(kafka, topics.dlq_for(sms_topic)):
-        if letter.redriven_at is not None:
-            continue  # back on the SMS topic: pending or processed, not failed
-        try:
-            failed[schema.decode(letter.value)["user_id"]] += 1
-        except codec.DecodeError:
-            failed["(undecodable)"] += 1
     with options.mongo(mongo_uri, mongo_option).client() as client:
-        rows = sms_stats(client[source_database], failed, user_id)
+        rows = stats.sms_per_user(kafka, client[source_database], sms_topic, user_id)
     table = Table("user", "total", "processed", "transactions", "failed", "pending")
     for r in rows:
         table.add_row(r.user_id, *(f"{n:,}" for n in (r.total, r.processed, r.transactions, r.failed, r.pending)))
