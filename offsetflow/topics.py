@@ -30,6 +30,8 @@ REDRIVEN = INTERNAL_PREFIX + "redriven"
 CHECK_TOPIC = INTERNAL_PREFIX + "check"
 # The group id of readers that read a topic back by assignment, never committing (`topic_reader`).
 READER_GROUP = INTERNAL_PREFIX + "reader"
+# `offsetflow dev up`: created and read back to prove the local broker serves clients.
+STACK_READY = INTERNAL_PREFIX + "ready"
 
 
 def dlq_for(topic: str) -> str:

@@ -43,6 +43,7 @@ from offsetflow.stack.images import (
 )
 from offsetflow.stack.local import default_cache_dir
 from offsetflow.stack.process import StackError
+from offsetflow.topics import POSTS_IDS, SMS_RAW, dlq_for
 
 PROJECT = "offsetflow"
 WHEELS = "build/docker-wheels"
@@ -267,7 +268,7 @@ class Scenario:
 
     def check_posts_exactly_once(self) -> list[Path]:
         ids = self.keys("posts.ids")
-        dead = set(self.keys("posts.ids.dlq"))
+        dead = set(self.keys(dlq_for(POSTS_IDS)))
         expected = set(ids) - dead
         rows, files = self.parquet_column("posts", "post_id")
         if len(rows) != len(set(rows)):
@@ -289,7 +290,7 @@ class Scenario:
 
     def check_sms_exactly_once(self) -> None:
         rows, files = self.parquet_column("sms", "sms_id")
-        dead = len(self.keys("sms.raw.dlq"))
+        dead = len(self.keys(dlq_for(SMS_RAW)))
         with self.mongo() as client:
             db = client["sms"]
             raw = {str(d["_id"]) for d in db["sms_fin_rawdata"].find({}, {"_id": 1})}

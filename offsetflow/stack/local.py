@@ -12,8 +12,9 @@ from typing import Any
 from offsetflow.stack.ferretdb import FerretDBServer
 from offsetflow.stack.kafka import KafkaServer
 from offsetflow.stack.process import ManagedProcess, StackError
+from offsetflow.topics import STACK_READY
 
-READY_TOPIC = "_offsetflow.ready"
+READY_TOPIC = STACK_READY
 
 
 def default_cache_dir() -> Path:
