@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from offsetflow.sms import rules
+from offsetflow.sms.cost import Meter
 from offsetflow.sms.prompt import FEW_SHOT, SYSTEM_PROMPT
 from offsetflow.sms.result import PROMPT_VERSION, RESULT_SCHEMA, InvalidResult, validate
 from offsetflow.stream.retry import InfrastructureError
@@ -51,21 +52,32 @@ class Usage:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost: float = 0.0  # USD, by the extractor's price table (0 for a model without a price)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, prompt: int, completion: int) -> None:
+    def add(self, prompt: int, completion: int, cost: float = 0.0) -> None:
         with self.lock:
             self.calls += 1
             self.prompt_tokens += prompt
             self.completion_tokens += completion
+            self.cost += cost
+
+    def charge(self, cost: float) -> None:
+        """Money a failed call may have cost (see ``Meter.charge``): no call, no tokens, counted."""
+        with self.lock:
+            self.cost += cost
 
 
 class Extractor:
     model = "?"
     prompt_version = PROMPT_VERSION
+    # Whether a result depends only on the text sent (sender and body), so it may be reused for another SMS
+    # with the same text (``offsetflow.sms.cache``). The rules read ``received_at`` too; the LLM is never sent it.
+    text_only = False
 
     def __init__(self) -> None:
         self.usage = Usage()
+        self.meter = Meter(None)
 
     def extract(self, batch: Sequence[SmsIn], on_results: OnResults | None = None) -> Extracted:
         """One result or one failure reason per SMS. ``on_results`` is called with each group of validated
@@ -144,6 +156,9 @@ class OpenAISettings:
     tpm: float = 200_000
     timeout: float = 60.0
     max_retries: int = 5
+    # The answer's bound per SMS (``max_tokens``): a result is about 120 tokens, so this never cuts a good one
+    # short, and it makes a request's worst-case cost finite, which a budget needs.
+    max_tokens_per_sms: int = 400
 
 
 class OpenAIExtractor(Extractor):
@@ -155,10 +170,15 @@ class OpenAIExtractor(Extractor):
     fails alone, and an SMS that makes the model speak about another can no longer share a request with it.
     """
 
-    def __init__(self, settings: OpenAISettings) -> None:
+    text_only = True
+
+    def __init__(self, settings: OpenAISettings, meter: Meter | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.model = settings.model
+        if meter is not None:
+            meter.require_price(settings.model)
+            self.meter = meter
         self.limiter = RateLimiter(settings.rpm, settings.tpm)
         self.pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="llm")
 
@@ -237,9 +257,11 @@ class OpenAIExtractor(Extractor):
         payload = json.dumps(
             [{"sms_id": s.sms_id, "sender": s.sender, "body": s.body} for s in part], ensure_ascii=False
         )
+        max_tokens = self.settings.max_tokens_per_sms * len(part)
         body = {
             "model": self.settings.model,
             "temperature": 0,
+            "max_tokens": max_tokens,
             "messages": [
                 {"role": "system", "content": SYSTEM_PROMPT},
                 *FEW_SHOT,
@@ -259,11 +281,24 @@ class OpenAIExtractor(Extractor):
                 },
             },
         }
-        self.limiter.acquire(len(payload) // 3 + 200 * len(part))
-        reply = self._post(json.dumps(body).encode())
+        data = json.dumps(body).encode()
+        held = self.meter.reserve(len(data), max_tokens)  # BudgetExceeded: stop before paying, not after
+        try:
+            self.limiter.acquire(len(payload) // 3 + 200 * len(part))
+            reply = self._post(data)
+        except Retryable as exc:
+            if exc.busy or isinstance(exc.__cause__, ConnectionRefusedError):
+                self.meter.release(held)  # 429/5xx, nobody listening: nothing billed
+            else:  # a timeout or an unreadable answer may well have been billed
+                self.usage.charge(self.meter.charge(held, len(data), 0, 0))
+            raise
+        except BaseException:
+            self.meter.release(held)
+            raise
         usage = reply.get("usage")
         usage = usage if isinstance(usage, dict) else {}
-        self.usage.add(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")))
+        prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+        self.usage.add(prompt, completion, self.meter.charge(held, len(data), prompt, completion))
         try:
             content = json.loads(reply["choices"][0]["message"]["content"])
             results = content["results"]
