@@ -17,6 +17,7 @@ from offsetflow.sms.cost import (
     Price,
     PriceTable,
     load_prices,
+    meter_for,
     usd,
 )
 from offsetflow.sms.extractors import OpenAIExtractor, OpenAISettings, SmsIn
@@ -184,3 +185,15 @@ def test_the_extractor_counts_money_and_stops_before_the_call_that_could_pass_th
     assert 0 < calls < 20 and capped.usage.calls == calls
     assert capped.meter.spent <= 0.5 and capped.meter.reserved == 0
     assert len(stored) == 2 * calls  # every call paid for handed its results over before the stop
+
+
+def test_the_flags_make_one_meter_file_then_flags_then_budget(tmp_path: Path) -> None:
+    assert meter_for("gpt-4o-mini").price == EXAMPLE_PRICES["gpt-4o-mini"]
+    assert meter_for("local-llama").price is None  # no budget: spending is counted as unknown, not refused
+    path = tmp_path / "prices.toml"
+    path.write_text('[models."local-llama"]\nprompt = 0.05\ncompletion = 0.1\n')
+    assert meter_for("local-llama", path, price_completion=0.2, budget=3.0).price == Price(0.05, 0.2)
+    with pytest.raises(ConfigError, match="--llm-budget needs a price for model 'local-llama'"):
+        meter_for("local-llama", budget=3.0)
+    with pytest.raises(ConfigError, match="--llm-budget must be an amount of USD above 0"):
+        meter_for("gpt-4o-mini", budget=0.0)

@@ -217,3 +217,22 @@ class Meter:
             if prompt_tokens > 0 and sent_bytes > 0:
                 self._bytes_per_token = min(self._bytes_per_token, sent_bytes / prompt_tokens)
         return cost
+
+
+def meter_for(
+    model: str,
+    prices_file: Path | None = None,
+    price_prompt: float | None = None,
+    price_completion: float | None = None,
+    budget: float | None = None,
+    batch: bool = False,
+) -> Meter:
+    """The meter the CLI's flags describe: ``--llm-prices`` (else the examples), ``--llm-price-prompt`` and
+    ``--llm-price-completion`` over it, ``--llm-budget``. A budget needs a price: see ``Meter.require_price``."""
+    table = load_prices(prices_file) if prices_file is not None else PriceTable()
+    table = table.with_price(model, price_prompt, price_completion)
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise ConfigError(f"--llm-budget must be an amount of USD above 0 (got {budget!r})")
+    meter = Meter(table.price(model), budget, batch)
+    meter.require_price(model)
+    return meter
