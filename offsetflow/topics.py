@@ -109,18 +109,36 @@ PROBE_TIMEOUT = 10.0  # metadata requests for up to this long: room for a remote
 
 
 class KafkaUnreachable(RuntimeError):
-    """No broker at the configured address answered; the message names the address and what to check."""
+    """No broker at the configured address answered. It carries the facts; the command line words the advice
+    (which of its flags set the address, how to start the local stack: `offsetflow.cli.errors`)."""
+
+    def __init__(self, address: str, reason: str, waited: float, local: bool, limit: float | None = None) -> None:
+        self.address = address  # as `KafkaSettings.describe()` shows it: credentials masked
+        self.reason = reason
+        self.waited = waited  # seconds spent asking
+        self.local = local  # every bootstrap server is on this machine
+        self.limit = limit  # the wait a consumer was told to allow; None for a one-shot probe
+        super().__init__(
+            f"Kafka at {address} not reachable within {limit:g}s"
+            if limit is not None
+            else f"Kafka at {address} not reachable: {reason} (gave up after {waited:.0f}s)"
+        )
 
 
 class MissingTopic(ConfigError):
     """A topic the command reads or writes does not exist."""
 
+    def __init__(self, topic: str, address: str) -> None:
+        self.topic = topic
+        self.address = address
+        # How the user named the topic (a command-line flag), when the caller knows: set by the command line,
+        # which words the error (`offsetflow.cli.errors`); this layer never names a flag.
+        self.flag: str | None = None
+        super().__init__(f"topic {topic} does not exist on Kafka at {address}")
 
-def _hint(kafka: KafkaSettings) -> str:
-    hint = "is the broker running, and is --bootstrap-servers (OFFSETFLOW_BOOTSTRAP_SERVERS) right?"
-    if any(host.split(":")[0] in ("127.0.0.1", "localhost") for host in kafka.bootstrap_servers.split(",")):
-        hint += " `offsetflow dev up` starts the local stack"
-    return hint
+
+def _local(kafka: KafkaSettings) -> bool:
+    return any(host.split(":")[0] in ("127.0.0.1", "localhost") for host in kafka.bootstrap_servers.split(","))
 
 
 def _topics_now(admin: AdminClient, timeout: float) -> tuple[set[str], set[str]]:
@@ -146,10 +164,8 @@ def require_kafka(kafka: KafkaSettings, timeout: float = PROBE_TIMEOUT) -> set[s
             admin.poll(0)  # serves the client's queued log lines into `heard`
         # Refused credentials, TLS or DNS failures do not mend in seconds: say so at once.
         if heard.settled() or time.monotonic() - started >= timeout:
-            raise KafkaUnreachable(
-                f"Kafka at {kafka.describe()} not reachable: {heard.reason() or 'no answer'} "
-                f"(gave up after {time.monotonic() - started:.0f}s); {_hint(kafka)}"
-            )
+            waited = time.monotonic() - started
+            raise KafkaUnreachable(kafka.describe(), heard.reason() or "no answer", waited, _local(kafka))
 
 
 def wait_for_kafka(
@@ -171,17 +187,15 @@ def wait_for_kafka(
             waited = True
             elapsed = time.monotonic() - started
             if timeout is not None and elapsed >= timeout:
-                raise KafkaUnreachable(
-                    f"Kafka at {kafka.describe()} not reachable within {timeout:g}s (--wait-for-kafka); {_hint(kafka)}"
-                ) from None
+                raise KafkaUnreachable(kafka.describe(), "no answer", elapsed, _local(kafka), timeout) from None
             continue
         if waited and not kafka_logs.HUB.reachable(brokers, kafka.bootstrap_servers):
             say(f"Kafka at {kafka.describe()} answers after {time.monotonic() - started:.0f}s")
         return names
 
 
-def require_topics(names: set[str], kafka: KafkaSettings, topic: str, flag: str, settle: float = 5.0) -> None:
-    """``MissingTopic`` naming the command that creates ``topic`` (given with ``flag``) unless it exists.
+def require_topic(names: set[str], kafka: KafkaSettings, topic: str, settle: float = 5.0) -> None:
+    """``MissingTopic`` unless ``topic`` exists.
 
     A topic created a moment ago (by `topics create` in the step before) can be missing from the metadata of
     the broker that answered: ask again for up to ``settle`` seconds before calling it missing."""
@@ -193,8 +207,14 @@ def require_topics(names: set[str], kafka: KafkaSettings, topic: str, flag: str,
         except KafkaException:
             break
     if topic not in names:
-        create = "offsetflow topics create" + (f" {flag} {topic}" if topic not in (POSTS_IDS, SMS_RAW) else "")
-        raise MissingTopic(
-            f"topic {topic} does not exist on Kafka at {kafka.describe()}: create it with `{create}` "
-            f"(or fix {flag} if it is a typo)"
-        )
+        raise MissingTopic(topic, kafka.describe())
+
+
+def require_topics(names: set[str], kafka: KafkaSettings, topic: str, flag: str, settle: float = 5.0) -> None:
+    """``require_topic`` for callers that still pass the flag naming ``topic``: kept until they call
+    `offsetflow.cli.errors.require_topic`, which is where a flag belongs."""
+    try:
+        require_topic(names, kafka, topic, settle)
+    except MissingTopic as exc:
+        exc.flag = flag
+        raise

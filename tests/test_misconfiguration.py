@@ -25,9 +25,9 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from offsetflow import kafka_logs
-from offsetflow.cli import app
+from offsetflow.cli import app, errors
 from offsetflow.config import KafkaSettings
-from offsetflow.ops.replay import _unknown
+from offsetflow.ops.replay import UnknownGroup
 from offsetflow.stack.local import LocalStack
 from tests.cli import REPO, offsetflow
 from tests.test_config import all_commands
@@ -360,13 +360,8 @@ def test_replay_refuses_a_group_without_offsets_or_members_unless_created(unique
     assert {p["committed"] for p in group["partitions"]} == {0}
 
 
-class FewGroups:
-    def names(self) -> list[str]:
-        return ["posts-fetcher", "sms-processor"]
-
-
 def test_the_refusal_lists_the_known_groups_when_there_are_few() -> None:
-    message = _unknown(FewGroups(), "posts-fetchr")  # type: ignore[arg-type]
+    message = errors.message(UnknownGroup("posts-fetchr", ["posts-fetcher", "sms-processor"]))
     assert "known groups: posts-fetcher, sms-processor" in message
 
 

@@ -13,7 +13,7 @@ from rich.markup import escape
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer's own copy of click
 
 from offsetflow import redact
-from offsetflow.cli import check, clean, consume, dev, dlq, logs, produce, replay, seed, stats, status, topics
+from offsetflow.cli import check, clean, consume, dev, dlq, errors, logs, produce, replay, seed, stats, status, topics
 from offsetflow.config import ConfigError
 from offsetflow.stack.process import StackError
 
@@ -87,7 +87,7 @@ def main() -> None:
         Console(stderr=True).print("interrupted")
         sys.exit(INTERRUPTED_EXIT)
     except ConfigError as exc:
-        say_error(str(exc))
+        say_error(errors.message(exc))
         sys.exit(USAGE_EXIT)
     except KafkaException as exc:
         error = exc.args[0] if exc.args else None
@@ -103,6 +103,6 @@ def main() -> None:
         say_error(mongo_unreachable(exc))
         sys.exit(ERROR_EXIT)
     except _USER_ERRORS as exc:
-        say_error(str(exc))
+        say_error(errors.message(exc))
         sys.exit(ERROR_EXIT)
     sys.exit(code if isinstance(code, int) else 0)

@@ -42,30 +42,36 @@ def parse_target(text: str) -> ReplayTarget:
     try:
         when = datetime.fromisoformat(t)
     except ValueError:
-        raise ConfigError(
-            f"--to {text!r}: use earliest, latest, an offset such as 1200, or a date-time such as "
-            "2026-11-23T09:30 (local time) or 2026-11-23T08:30Z"
-        ) from None
+        raise BadTarget(text) from None
     return ReplayTarget("time", int(when.astimezone().timestamp() * 1000), t)
+
+
+class BadTarget(ConfigError):
+    """Where to replay to is none of the forms ``parse_target`` reads."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(
+            f"{text!r}: use earliest, latest, an offset such as 1200, or a date-time such as 2026-11-23T09:30 "
+            "(local time) or 2026-11-23T08:30Z"
+        )
 
 
 class UnknownGroup(ConfigError):
     """The group has never committed and has no consumer: most likely a typo, and replaying would create it."""
 
+    def __init__(self, group: str, known: Sequence[str]) -> None:
+        self.group = group
+        self.known = tuple(known)  # the groups that do exist, to spot the typo
+        super().__init__(f"group {group} has no committed offsets and no running consumer, so replay would create it")
 
-def _unknown(groups: Groups, group: str) -> str:
-    known = groups.names()
-    listed = (
-        f"known groups: {', '.join(known)}"
-        if 0 < len(known) <= 10
-        else f"{len(known)} groups exist (`offsetflow status` lists them)"
-        if known
-        else "no group has committed yet"
-    )
-    return (
-        f"group {group} has no committed offsets and no running consumer, so replay would create it; {listed}. "
-        "Check the name, or pass --create to set a new group's starting offsets (with --topic)"
-    )
+
+class NoTopics(ConfigError):
+    """The group has committed nothing yet, so which topic to replay must be given."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        super().__init__(f"group {group} has no committed offsets yet: name the topic to replay")
 
 
 @dataclass(frozen=True)
@@ -93,10 +99,10 @@ def plan(
 ) -> list[Move]:
     state = groups.describe(group, topics)
     if not create and not state.members and all(p.committed is None for p in state.partitions):
-        raise UnknownGroup(_unknown(groups, group))
+        raise UnknownGroup(group, groups.names())
     chosen = list(topics) or state.topics
     if not chosen:
-        raise ConfigError(f"group {group} has no committed offsets yet: name the topic to replay with --topic")
+        raise NoTopics(group)
     moves = []
     for topic in chosen:
         parts = [p for p in state.partitions if p.topic == topic and partition in (None, p.partition)]

@@ -10,10 +10,7 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from offsetflow.posts import synthetic
-
-
-class SourceNotEmpty(RuntimeError):
-    pass
+from offsetflow.seeding import SourceNotEmpty
 
 
 def seed_posts(
@@ -32,9 +29,7 @@ def seed_posts(
         raise ValueError(f"unknown platform(s) {', '.join(unknown)}; choose from {', '.join(synthetic.PLATFORMS)}")
     existing = db["posts"].estimated_document_count() + db["actors"].estimated_document_count()
     if existing and not replace:
-        raise SourceNotEmpty(
-            f"{db.name}.posts/actors already hold {existing} documents; pass --replace to drop and reseed them"
-        )
+        raise SourceNotEmpty(db.name, ("posts", "actors"), existing, "documents")
     db.drop_collection("posts")
     db.drop_collection("actors")
     n_actors = n_posts = 0

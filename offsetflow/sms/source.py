@@ -9,6 +9,7 @@ from typing import Any
 
 from pymongo.database import Database
 
+from offsetflow.seeding import SourceNotEmpty
 from offsetflow.sms.synthetic import sms_for_user
 
 RAW = "sms_fin_rawdata"
@@ -26,7 +27,7 @@ def seed_sms(
 ) -> int:
     existing = db[RAW].estimated_document_count()
     if existing and not replace:
-        raise RuntimeError(f"{db.name}.{RAW} already holds {existing} SMS; pass --replace to drop and reseed it")
+        raise SourceNotEmpty(db.name, (RAW,), existing, "SMS")
     for name in (RAW, TRUTH):
         db.drop_collection(name)
     total = 0
