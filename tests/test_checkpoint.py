@@ -95,3 +95,13 @@ def test_targets_can_be_limited_to_some_partitions_and_carry_commit_metadata() -
     assert target.partition == 1 and target.offset == 2
     info = CommitInfo.decode(target.metadata)
     assert info is not None and info.at_ms == 1234
+
+
+def test_a_late_answer_to_an_older_commit_never_moves_the_committed_offset_back() -> None:
+    cp = Checkpoint()
+    cp.assigned(0, 0)
+    cp.processed(0, 49)
+    cp.committed(0, 50)  # a synchronous commit, recorded at once
+    cp.committed(0, 20)  # the answer to an asynchronous commit sent before it
+    assert cp.committed_offset(0) == 50
+    assert _targets(cp) == {}

@@ -14,7 +14,8 @@ is decided. A batch moves through it in this order:
 5. **Dead letters acknowledged.** The loop flushes the dead-letter producer before it commits (not here: this
    object knows no Kafka client).
 6. **Committed.** Only after the broker accepted the commit is the offset recorded (``committed``); a target that
-   equals or falls behind the last commit is not committed again (offsets never go backwards).
+   equals or falls behind the last commit is not committed again (offsets never go backwards). Commits made
+   while running are asynchronous, so their answers can come late: a late answer never moves the record back.
 7. **Revoked or lost.** The partition's state is forgotten; its next owner starts again from step 1.
 """
 
@@ -80,7 +81,7 @@ class Checkpoint:
     def committed(self, partition: int, offset: int) -> None:
         """The broker accepted ``offset`` for ``partition``."""
         if partition in self._committed or partition in self._next:
-            self._committed[partition] = offset
+            self._committed[partition] = max(offset, self._committed.get(partition, offset))
 
     def committed_offset(self, partition: int) -> int | None:
         return self._committed.get(partition)

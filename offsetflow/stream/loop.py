@@ -67,9 +67,13 @@ class LoopSettings:
     max_in_flight: int | None = None
     # Batches processed at once (fetching, LLM calls), overlapping the writes of the batch before.
     process_parallel: int = 2
-    # Seconds between two commits while running (a synchronous commit costs a round trip; what a crash makes
-    # the next run redo is at most this much, rewritten idempotently). Revocation and exit always commit.
+    # Seconds between two commits while running (asynchronous; what a crash makes the next run redo is at most
+    # this much, rewritten idempotently). Revocation and exit always commit, synchronously.
     commit_interval: float = 1.0
+    # Seconds a rebalance waits for batches still being processed (an LLM call, a fetch) before dropping them
+    # uncommitted for the partitions' next owner to redo; the eager protocol holds the whole group meanwhile.
+    # A write already started always finishes.
+    revoke_grace: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,8 @@ class ConsumerLoop:
         self._paused = False
         self._full_since: float | None = None
         self._committed_at = 0.0
+        self._commit_sent: dict[int, int] = {}  # partition -> offset of the last asynchronous commit sent
+        self._commit_started: dict[tuple[tuple[int, int], ...], float] = {}  # commits awaiting their answer
         self._lag = 0
         self._caught_up_checked = 0.0
         self._stages = Stages(self._process, self._write_all, self._flush_aged, settings.process_parallel)
@@ -145,6 +151,7 @@ class ConsumerLoop:
             enable_auto_commit=False,
             enable_auto_offset_store=False,
             isolation_level="read_committed",
+            on_commit=self._on_commit,
         )
         if settings.group_instance_id:
             self._config["group.instance.id"] = settings.group_instance_id
@@ -380,21 +387,40 @@ class ConsumerLoop:
         with self._stages.exclusive():
             for sink in self.sinks:
                 retry(sink.flush, f"flushing {sink.name}", self.stop)
-        self._commit()
+        self._commit(wait=True)
 
     # -- commits --------------------------------------------------------------------------------------
-    def _commit(self, partitions: Sequence[int] | None = None) -> None:
-        """Commit what the checkpoint allows, once the dead letters it covers are acknowledged."""
+    def _commit(self, partitions: Sequence[int] | None = None, wait: bool = False) -> None:
+        """Commit what the checkpoint allows, once the dead letters it covers are acknowledged.
+
+        While running, commits are asynchronous: the broker's answer comes back through ``_on_commit`` on a
+        later poll, and a commit that fails is simply covered by the next one (the targets only ever move
+        forward). On revocation and at exit (``wait``) the commit is synchronous: the partitions' next owner,
+        or the next run, must find it."""
         assert self._consumer is not None and self._dlq is not None
         consumer = self._consumer
         held = lambda p: [sink.pending(p) for sink in self.sinks]  # noqa: E731
-        targets = self.checkpoint.targets(held, partitions, now_ms=int(time.time() * 1000))
+        targets = [
+            t
+            for t in self.checkpoint.targets(held, partitions, now_ms=int(time.time() * 1000))
+            if wait or t.offset > self._commit_sent.get(t.partition, -1)
+        ]
         self._committed_at = time.monotonic()
         if not targets:
             return
         offsets = [TopicPartition(self.settings.topic, t.partition, t.offset, metadata=t.metadata) for t in targets]
         started = time.monotonic()
         retry(self._dlq.flush, "acknowledging dead letters", self.stop)
+        if not wait:
+            for tp in offsets:
+                self._commit_sent[tp.partition] = tp.offset
+            self._commit_started[_commit_key(offsets)] = started
+            try:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:  # not even sent (e.g. no coordinator yet): the next commit covers it
+                log.debug("asynchronous commit not sent: %s", exc)
+                self._commit_sent.clear()
+            return
         try:
             retry(lambda: consumer.commit(offsets=offsets, asynchronous=False), "committing offsets", self.stop)
         except KafkaException as exc:
@@ -402,7 +428,24 @@ class ConsumerLoop:
                 raise
             log.warning("commit refused (%s): partitions moved to another consumer, which redoes them", exc)
             return
-        self.metrics.commit_time.observe(time.monotonic() - started)
+        self._accepted(offsets, time.monotonic() - started)
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """The broker's answer to an asynchronous commit (served by a poll, on the consumer's thread)."""
+        started = self._commit_started.pop(_commit_key(partitions), None)
+        if started is None:
+            return  # a synchronous commit: recorded where it was made
+        accepted = [tp for tp in partitions if tp.error is None] if err is None else []
+        if len(accepted) < len(partitions):
+            # Not committed: forget what was sent, so the next commit sends these partitions again.
+            for tp in partitions:
+                self._commit_sent.pop(tp.partition, None)
+            log.debug("asynchronous commit failed (the next commit covers it): %s", err or partitions)
+        self._accepted(accepted, time.monotonic() - started)
+
+    def _accepted(self, offsets: Sequence[TopicPartition], took: float) -> None:
+        if offsets:
+            self.metrics.commit_time.observe(took)
         for tp in offsets:
             self.checkpoint.committed(tp.partition, tp.offset)
             self.metrics.set_committed(tp.partition, tp.offset)
@@ -445,11 +488,17 @@ class ConsumerLoop:
         try:
             # In flight work is finished first (the eager protocol revokes every partition at once), then the
             # revoked partitions' buffers are written and committed; the next owner starts past them.
-            self._collect(self._stages.drain())
+            dropped = self._stages.abandoned
+            self._collect(self._stages.drain(self.settings.revoke_grace))
+            if dropped := self._stages.abandoned - dropped:
+                self.progress.say(
+                    f"rebalance: {dropped:,} records still being processed after {self.settings.revoke_grace:g}s "
+                    "were left uncommitted for their partitions' next owner"
+                )
             with self._stages.exclusive():
                 for sink in self.sinks:
                     retry(_bind(sink.flush, ours), f"flushing {sink.name}", self.stop)
-            self._commit(ours)
+            self._commit(ours, wait=True)
         except Exception as exc:  # the next owner starts from the last commit: nothing is lost
             self._failed = isinstance(exc, Stopped) or self._stages.error is not None
             log.warning("could not commit revoked partitions %s: %s", ours, exc)
@@ -460,7 +509,7 @@ class ConsumerLoop:
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("partitions %s lost (session expired); their uncommitted work will be redone", partitions)
         try:
-            self._stages.drain()  # finished, but not committed: the new owner redoes them
+            self._stages.drain(grace=0)  # what is being written finishes; the rest is the new owner's to redo
         except Exception as exc:
             log.warning("in-flight work of lost partitions failed: %s", exc)
         self._forget([tp.partition for tp in partitions])
@@ -468,6 +517,7 @@ class ConsumerLoop:
     def _forget(self, partitions: Sequence[int]) -> None:
         with self._stages.exclusive():
             for p in partitions:
+                self._commit_sent.pop(p, None)
                 for sink in self.sinks:
                     sink.revoked(p)
                 self.checkpoint.revoked(p)
@@ -490,6 +540,10 @@ class ConsumerLoop:
             pass
         self._lag = lag
         self.progress.update(0, 0, 0, lag)
+
+
+def _commit_key(offsets: Sequence[TopicPartition]) -> tuple[tuple[int, int], ...]:
+    return tuple(sorted((tp.partition, tp.offset) for tp in offsets))
 
 
 def _bind(fn: Callable[[Any], Any], arg: Any) -> Callable[[], Any]:

@@ -8,6 +8,11 @@ sources are marked). A batch is *done* when its outputs are in every sink and it
 batches come back to the consumer's thread in poll order, which moves the checkpoint and commits.
 
 Memory stays flat: the loop stops polling (pauses its partitions) while ``records_in_flight`` is at its bound.
+
+A rebalance waits for in-flight work within a bound: ``drain(grace)`` lets batches finish for ``grace``
+seconds, then *abandons* the rest: every batch the writer has not started writing leaves the stages unwritten
+and undone, so none of its records is committed and the partition's next owner redoes it (sinks are
+idempotent). A write already started always finishes: a sink is never left between two steps of one batch.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -53,6 +58,8 @@ class Stages:
         self._records = 0
         self._count_lock = threading.Lock()
         self.error: BaseException | None = None
+        self._abandoning = threading.Event()  # set while ``drain`` drops what is not being written yet
+        self.abandoned = 0  # records dropped uncommitted by bounded drains, for the log and the tests
         self._writer = threading.Thread(target=self._write_loop, name="writer", daemon=True)
 
     def start(self) -> None:
@@ -99,15 +106,31 @@ class Stages:
             return self.done()
         return [first, *self.done()]
 
-    def drain(self) -> list[Batch]:
-        """Wait until every batch in flight is done (a rebalance, a stop); returns them in poll order."""
+    def drain(self, grace: float | None = None) -> list[Batch]:
+        """Wait until every batch in flight is done (a rebalance, a stop); returns them in poll order.
+
+        With ``grace`` (seconds), batches not done by then are abandoned, except the one being written, which
+        finishes: the wait is bounded by ``grace`` plus one batch's write."""
         out = []
-        while not self.idle:
-            with suppress(queue.Empty):
-                out.append(self._done.get(timeout=0.2))
-            if self.error is not None:
-                raise self.error
+        deadline = None if grace is None else time.monotonic() + grace
+        try:
+            while not self.idle:
+                if deadline is not None and time.monotonic() >= deadline and not self._abandoning.is_set():
+                    self._abandoning.set()
+                    for batch in self._snapshot():
+                        if batch.processed is not None:
+                            batch.processed.cancel()  # not started yet: never paid for
+                with suppress(queue.Empty):
+                    out.append(self._done.get(timeout=0.05 if deadline is not None else 0.2))
+                if self.error is not None:
+                    raise self.error
+        finally:
+            self._abandoning.clear()
         return out + self.done()
+
+    def _snapshot(self) -> list[Batch]:
+        with self._count_lock:
+            return list(self._in_flight)
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -137,7 +160,11 @@ class Stages:
             if batch is None:
                 return
             try:
-                processed = batch.processed.result() if batch.processed is not None else Processed()
+                processed = self._processed(batch)
+                if processed is None:  # abandoned by a bounded drain before its write began
+                    self.abandoned += len(batch.origins)
+                    self._release(batch, done=False)
+                    continue
                 with self._lock:
                     batch.rows, refused = self._write(processed)
                     self._idle()  # a writer that is never idle still writes aged chunks, so commits move on
@@ -147,6 +174,20 @@ class Stages:
                 self._release(batch, done=False)
                 return
             self._release(batch, done=True)
+
+    def _processed(self, batch: Batch) -> Processed | None:
+        """The batch's processing result once ready, or None if a drain abandons it while it waits."""
+        future = batch.processed
+        while not self._abandoning.is_set():
+            if future is None:
+                return Processed()
+            try:
+                return future.result(timeout=0.1)
+            except TimeoutError:
+                continue
+            except CancelledError:  # cancelled by the drain that is abandoning it
+                return None
+        return None
 
     def _release(self, batch: Batch, done: bool) -> None:
         """Out of flight and into the done queue in one step: ``last`` never returns a batch the consumer's

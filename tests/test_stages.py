@@ -1,0 +1,81 @@
+"""The stages on their own, without a broker: batches come back done in poll order, and a rebalance's drain
+is bounded — what is still being processed after the grace period is dropped undone, never half written."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from offsetflow.stream.records import Failure, Origin, Output, Processed, Record
+from offsetflow.stream.stages import Batch, Stages
+
+
+def _batch(partition: int, first: int, count: int) -> Batch:
+    origins = [Origin("t", partition, first + i, None, None, None) for i in range(count)]
+    return Batch(origins, [Record(o, {"n": o.offset}) for o in origins], [])
+
+
+class Slow:
+    """A processor that holds the batches starting at offsets in ``held`` until ``release`` is set."""
+
+    def __init__(self, held: set[int]) -> None:
+        self.held = held
+        self.release = threading.Event()
+
+    def __call__(self, records: Sequence[Record]) -> Processed:
+        if records[0].origin.offset in self.held:
+            self.release.wait(timeout=30)
+        return Processed(outputs=[Output(r.origin, str(r.origin.offset), r.value) for r in records])
+
+
+class Written:
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+
+    def __call__(self, processed: Processed) -> tuple[int, list[Failure]]:
+        self.offsets += [out.origin.offset for out in processed.outputs]
+        return len(processed.outputs), []
+
+
+def test_done_batches_come_back_in_poll_order_even_when_a_later_one_is_processed_first() -> None:
+    slow, written = Slow(held={0}), Written()
+    stages = Stages(slow, written, lambda: None, parallel=2)
+    stages.start()
+    stages.submit(_batch(0, 0, 3))
+    stages.submit(_batch(0, 3, 3))
+    slow.release.set()
+    done = stages.drain()
+    stages.close()
+    assert [b.origins[0].offset for b in done] == [0, 3]
+    assert written.offsets == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_bounded_drain_drops_batches_still_processing_and_keeps_the_written_prefix() -> None:
+    slow, written = Slow(held={3}), Written()
+    stages = Stages(slow, written, lambda: None, parallel=1)
+    stages.start()
+    for first in (0, 3, 6):
+        stages.submit(_batch(0, first, 3))
+    done = stages.drain(grace=0.3)
+    slow.release.set()
+    stages.close()
+    # The first batch was written; the second was still being processed after the grace period and the
+    # third waited behind it: both are dropped undone, so nothing past offset 2 can be committed.
+    assert [b.origins[0].offset for b in done] == [0]
+    assert written.offsets == [0, 1, 2]
+    assert stages.abandoned == 6
+    assert stages.idle and stages.records_in_flight == 0
+
+
+def test_after_a_bounded_drain_new_batches_run_normally() -> None:
+    slow, written = Slow(held={3}), Written()
+    stages = Stages(slow, written, lambda: None, parallel=2)
+    stages.start()
+    stages.submit(_batch(0, 3, 3))
+    assert stages.drain(grace=0.1) == []
+    slow.release.set()
+    stages.submit(_batch(1, 10, 2))
+    done = stages.drain()
+    stages.close()
+    assert [b.origins[0].offset for b in done] == [10]
+    assert written.offsets == [10, 11]
