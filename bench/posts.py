@@ -27,12 +27,13 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from consumers.posts import PostFetcher
 from offsetflow import codec
 from offsetflow.config import KafkaSettings, MongoSettings
 from offsetflow.lookup import LookupMode, is_ferretdb
+from offsetflow.posts.fetch import PostFetcher
 from offsetflow.posts.rows import POST_ROW_SCHEMA, post_row
 from offsetflow.posts.source import seed_posts
+from offsetflow.producers.posts import PostSample, produce_post_ids
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink
 from offsetflow.stack.ferretdb import FerretDBServer
@@ -40,7 +41,6 @@ from offsetflow.stack.local import default_cache_dir
 from offsetflow.stream.contracts import Sink
 from offsetflow.stream.records import Origin, Output
 from offsetflow.topics import dlq_for, ensure_topics
-from producers.posts import PostSample, produce_post_ids
 
 PLATFORMS = ["twitter", "facebook", "telegram"]
 PER_ACTOR = 100

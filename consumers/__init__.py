@@ -1,1 +1,3 @@
-"""Thin pipeline consumers; the commit-after-write loop they share lives in `offsetflow.stream`."""
+"""Each pipeline's consumer, complete: typed settings and the one ``build`` that makes them a ``Pipeline``.
+
+Installed as ``offsetflow.consumers`` (``offsetflow/consumers`` links here); import it by that name."""

@@ -1,52 +1,63 @@
-"""`offsetflow consume posts`: fetch sampled posts by id, flatten them, write Parquet chunks and MongoDB."""
+"""The posts pipeline's consumer: sampled post ids in; each post fetched from the source, upserted into MongoDB,
+then written to Parquet chunks."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pymongo.collection import Collection
+from pymongo import MongoClient
 
-from offsetflow.lookup import IdLookup, LookupMode
-from offsetflow.posts.rows import post_row
-from offsetflow.stream.contracts import Processor
-from offsetflow.stream.isolate import describe
-from offsetflow.stream.records import Failure, Output, Processed, Record
+from offsetflow import codec
+from offsetflow.lookup import LookupMode
+from offsetflow.posts.fetch import PostFetcher
+from offsetflow.posts.rows import POST_ROW_SCHEMA
+from offsetflow.sinks.chunks import list_chunks
+from offsetflow.sinks.mongo import MongoUpsertSink
+from offsetflow.sinks.parquet import ParquetChunkSink
+from offsetflow.stream.loop import LoopSettings, RunSummary
+from offsetflow.stream.pipeline import Pipeline
 
 
-def _brief(post_id: str, limit: int = 200) -> str:
-    """A post id as a reason quotes it: an id can be as long as a record (the letter keeps the original)."""
-    return repr(post_id) if len(post_id) <= limit else f"{post_id[:limit]!r}… ({len(post_id):,} chars)"
+@dataclass(frozen=True)
+class PostsConsumer:
+    loop: LoopSettings
+    out: Path
+    source_database: str
+    source_collection: str
+    sink_database: str
+    sink_collection: str
+    fetch_batch: int
+    fetch_workers: int
+    fetch_mode: LookupMode
+    chunk_rows: int
+    chunk_max_age: float
 
 
-class PostFetcher(Processor):
-    """Looks each sampled id up in the source (see `offsetflow.lookup` for how); ids without a post become
-    dead letters."""
+def build(settings: PostsConsumer, source: MongoClient[dict[str, Any]], sink: MongoClient[dict[str, Any]]) -> Pipeline:
+    """``sink`` may be ``source``: the sampled posts can go back to the server they came from."""
+    s, topic = settings, settings.loop.topic
+    fetcher = PostFetcher(source[s.source_database][s.source_collection], s.fetch_batch, s.fetch_workers, s.fetch_mode)
+    sampled = sink[s.sink_database][s.sink_collection]
+    parquet = ParquetChunkSink(s.out, topic, POST_ROW_SCHEMA, "post_id", s.chunk_rows, s.chunk_max_age)
 
-    def __init__(
-        self, source: Collection[dict[str, Any]], fetch_batch: int = 500, workers: int = 8, mode: LookupMode = "auto"
-    ) -> None:
-        self.source = source
-        self.lookup = IdLookup(source, mode, fetch_batch, workers)
-        self.mode = self.lookup.mode
+    def report(summary: RunSummary) -> list[str]:
+        return [
+            f"Parquet: {len(list_chunks(s.out, topic))} chunk files under {s.out / topic}",
+            f"MongoDB: {sampled.estimated_document_count():,} documents in {s.sink_database}.{s.sink_collection}",
+            f"dead letters: {summary.dead_letters:,} in {s.loop.dlq_topic}"
+            if summary.dead_letters
+            else "dead letters: none",
+        ]
 
-    def fetch(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return self.lookup.find(ids)
-
-    def process(self, records: Sequence[Record]) -> Processed:
-        docs = self.fetch(list(dict.fromkeys(r.value["post_id"] for r in records)))
-        out = Processed()
-        where = f"{self.source.database.name}.{self.source.name}"
-        for record in records:
-            pid = record.value["post_id"]
-            doc = docs.get(pid)
-            if doc is None:
-                out.failures.append(Failure(record.origin, "not_found", f"post {_brief(pid)} not found in {where}"))
-                continue
-            try:
-                row = post_row(doc, record.origin)
-            except Exception as exc:  # whatever a document's shape makes the transform raise, it is this post's
-                out.failures.append(Failure(record.origin, "transform", f"post {_brief(pid)}: {describe(exc)}"))
-                continue
-            out.outputs.append(Output(record.origin, pid, row))
-        return out
+    return Pipeline(
+        "posts",
+        s.loop,
+        codec.load(codec.POST_ID),
+        fetcher,
+        (MongoUpsertSink(sampled), parquet),
+        f"group {s.loop.group} on {topic}: fetching from {s.source_database}.{s.source_collection} "
+        f"({fetcher.mode}), writing {s.out} and {s.sink_database}.{s.sink_collection}",
+        report,
+    )

@@ -1,104 +1,78 @@
-"""`offsetflow consume sms`: extract transactions from raw SMS; never pay twice for a stored result."""
+"""The SMS pipeline's consumer: raw SMS in; one transaction result per SMS upserted, then the SMS marked
+processed at its source, then the results written to Parquet chunks."""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Sequence
-from datetime import UTC
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pymongo.collection import Collection
+from pymongo import MongoClient
 
-from offsetflow.lookup import IdLookup
+from offsetflow import codec
+from offsetflow.sinks.chunks import list_chunks
+from offsetflow.sinks.mark import MarkProcessedSink
 from offsetflow.sinks.mongo import MongoUpsertSink
-from offsetflow.sms.extractors import Extractor, SmsIn
+from offsetflow.sinks.parquet import ParquetChunkSink
+from offsetflow.sms.extractors import Extractor
+from offsetflow.sms.process import SmsProcessor
 from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
-from offsetflow.stream.contracts import Processor
-from offsetflow.stream.isolate import describe
-from offsetflow.stream.records import Failure, Output, Processed, Record
-
-log = logging.getLogger("offsetflow")
-
-
-# Real SMS are at most a few concatenated parts (~1,600 chars); a body far past that is not an SMS, and its
-# cost (LLM tokens, extractor time) would be paid on every retry. It becomes a dead letter instead.
-MAX_BODY_CHARS = 8_000
+from offsetflow.sms.source import RAW, RESULTS
+from offsetflow.stream.loop import LoopSettings, RunSummary
+from offsetflow.stream.metrics import LoopMetrics
+from offsetflow.stream.pipeline import Pipeline
 
 
-class SmsProcessor(Processor):
-    """Reuses results already stored for the same model and prompt version (after a crash or a replay),
-    sends the rest to the extractor in batches, and dead-letters what the extractor keeps failing on.
+@dataclass(frozen=True)
+class SmsConsumer:
+    loop: LoopSettings
+    out: Path
+    source_database: str
+    force: bool  # extract again even where a result for this model and prompt version is stored
+    chunk_rows: int
+    chunk_max_age: float
 
-    Each answer's results are stored as soon as they arrive (the same idempotent upsert the result sink does
-    later), so a consumer killed mid-batch has paid only for the requests in flight: the rest are reused."""
 
-    def __init__(self, results: Collection[dict[str, Any]], extractor: Extractor, force: bool = False) -> None:
-        self.lookup = IdLookup(results)
-        self.early = MongoUpsertSink(results)
-        self.extractor = extractor
-        self.force = force
-        self.reused = 0
-        self._count = threading.Lock()  # the loop may process two batches at once
+def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: Extractor) -> Pipeline:
+    s, topic, db = settings, settings.loop.topic, mongo[settings.source_database]
+    processor = SmsProcessor(db[RESULTS], extractor, s.force)
+    usage = extractor.usage
 
-    def _stored(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if self.force:
-            return {}
-        return {
-            sms_id: doc
-            for sms_id, doc in self.lookup.find(ids).items()
-            if doc.get("model") == self.extractor.model and doc.get("prompt_version") == self.extractor.prompt_version
-        }
+    def metrics(loop: LoopMetrics) -> None:
+        loop.count_from("offsetflow_llm_calls", "LLM requests made.", (), lambda: {(): usage.calls})
+        loop.count_from(
+            "offsetflow_llm_tokens",
+            "LLM tokens used.",
+            ("kind",),
+            lambda: {("prompt",): usage.prompt_tokens, ("completion",): usage.completion_tokens},
+        )
+        loop.count_from(
+            "offsetflow_llm_results_reused", "Stored results reused, no LLM call.", (), lambda: {(): processor.reused}
+        )
 
-    def _row(self, sms: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-        row = {**result, "model": self.extractor.model, "prompt_version": self.extractor.prompt_version}
-        row.update(sms_id=sms["sms_id"], user_id=sms["user_id"], sender=sms["sender"], received_at=sms["received_at"])
-        if row["received_at"] is not None and row["received_at"].tzinfo is None:
-            row["received_at"] = row["received_at"].replace(tzinfo=UTC)
-        return {k: row.get(k) for k in TRANSACTION_ROW_SCHEMA}
-
-    def _store_early(self, unique: dict[str, Record], results: dict[str, dict[str, Any]]) -> None:
-        try:
-            self.early.write(
-                [Output(unique[sid].origin, sid, self._row(unique[sid].value, r)) for sid, r in results.items()]
-            )
-        except Exception as exc:  # only an optimisation: the result sink writes them again after the batch
-            log.debug("could not store results early: %s", describe(exc))
-
-    def process(self, records: Sequence[Record]) -> Processed:
-        out = Processed()
-        unique: dict[str, Record] = {}
-        for record in records:
-            body = record.value["body"]
-            if len(body) > MAX_BODY_CHARS:
-                reason = f"sms {record.value['sms_id'][:100]}: body of {len(body):,} chars is over {MAX_BODY_CHARS:,}"
-                out.failures.append(Failure(record.origin, "invalid", reason))
-            else:
-                unique[record.value["sms_id"]] = record
-        stored = self._stored(list(unique))
-        with self._count:
-            self.reused += len(stored)
-        todo = [
-            SmsIn(sid, r.value["sender"], r.value["body"], r.value["received_at"])
-            for sid, r in unique.items()
-            if sid not in stored
+    def report(summary: RunSummary) -> list[str]:
+        return [
+            f"LLM calls: {usage.calls:,}, tokens: {usage.prompt_tokens + usage.completion_tokens:,} "
+            f"({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion); "
+            f"stored results reused: {processor.reused:,}",
+            f"MongoDB: {s.source_database}.{RESULTS} upserted, {s.source_database}.{RAW} marked processed",
+            f"Parquet: {len(list_chunks(s.out, topic))} chunk files under {s.out / topic}",
+            f"dead letters: {summary.dead_letters:,} in {s.loop.dlq_topic}",
         ]
-        extracted = self.extractor.extract(todo, lambda results: self._store_early(unique, results)) if todo else None
-        for record in records:
-            sms, sid = record.value, record.value["sms_id"]
-            if sid not in unique:
-                continue
-            try:
-                if sid in stored:
-                    row = {k: stored[sid].get(k) for k in TRANSACTION_ROW_SCHEMA}
-                elif extracted is not None and sid in extracted.results:
-                    row = self._row(sms, extracted.results[sid])
-                else:
-                    reason = extracted.failures.get(sid, "no result") if extracted else "no result"
-                    out.failures.append(Failure(record.origin, "extraction", f"sms {sid}: {reason}"))
-                    continue
-            except Exception as exc:  # whatever one SMS's result does to the row, it is that SMS's failure
-                out.failures.append(Failure(record.origin, "transform", f"sms {sid}: {describe(exc)}"))
-                continue
-            out.outputs.append(Output(record.origin, sid, row))
-        return out
+
+    return Pipeline(
+        "sms",
+        s.loop,
+        codec.load(codec.SMS_RAW),
+        processor,
+        (
+            MongoUpsertSink(db[RESULTS]),
+            # After the results: `produce sms` skips what is marked, so a mark must never precede its result.
+            MarkProcessedSink(db[RAW]),
+            ParquetChunkSink(s.out, topic, TRANSACTION_ROW_SCHEMA, "sms_id", s.chunk_rows, s.chunk_max_age),
+        ),
+        f"group {s.loop.group} on {topic}: extractor {extractor.model}, writing {s.out} and "
+        f"{s.source_database}.{RESULTS}",
+        report,
+        metrics,
+    )

@@ -1,1 +1,3 @@
-"""Thin entry points that put records on Kafka topics; the machinery lives in `offsetflow`."""
+"""Each pipeline's producer job: what puts its work onto Kafka, exactly once per item.
+
+Installed as ``offsetflow.producers`` (``offsetflow/producers`` links here); import it by that name."""

@@ -10,9 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from consumers.posts import PostFetcher
-from consumers.sms import SmsProcessor
-from offsetflow import codec, redact, topics
+from offsetflow import redact, topics
 from offsetflow.cli import options
 from offsetflow.cli.options import (
     COUNT,
@@ -37,32 +35,19 @@ from offsetflow.cli.options import (
     opt,
 )
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, ConfigError, KafkaSettings, MongoSettings
+from offsetflow.consumers import posts as posts_consumer
+from offsetflow.consumers import sms as sms_consumer
 from offsetflow.lookup import LookupMode
-from offsetflow.posts.rows import POST_ROW_SCHEMA
-from offsetflow.sinks.chunks import list_chunks
-from offsetflow.sinks.mark import MarkProcessedSink
-from offsetflow.sinks.mongo import MongoUpsertSink
-from offsetflow.sinks.parquet import ParquetChunkSink
 from offsetflow.sms.extractors import Extractor, OpenAIExtractor, OpenAISettings, RulesExtractor
-from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
-from offsetflow.sms.source import RAW, RESULTS
-from offsetflow.stream.loop import ConsumerLoop, LoopSettings, RunSummary
+from offsetflow.stream.loop import LoopSettings, RunSummary
 from offsetflow.stream.metrics import LoopMetrics
+from offsetflow.stream.pipeline import Pipeline
 from offsetflow.stream.progress import ProgressReporter
 
 app = typer.Typer(help="Run a pipeline consumer. Kill it any time: a restart resumes at the committed offset.")
 console = Console(stderr=True)
 
 SinkDatabase = Annotated[str, opt("--sink-database", "Database the results are upserted into.")]
-
-
-def print_summary(summary: RunSummary, where: list[str]) -> None:
-    console.print(
-        f"done in {summary.elapsed:.1f}s: {summary.records:,} records, {summary.rows:,} rows written, "
-        f"{summary.dead_letters:,} dead letters"
-    )
-    for line in where:
-        console.print(f"  {line}")
 
 
 def ready(kafka: KafkaSettings, mongo: MongoSettings, topic: str, flag: str, wait: float | None) -> None:
@@ -72,6 +57,19 @@ def ready(kafka: KafkaSettings, mongo: MongoSettings, topic: str, flag: str, wai
     names = topics.wait_for_kafka(kafka, wait, say=console.print)
     for name in (topic, topics.dlq_for(topic)):
         topics.require_topics(names, kafka, name, flag)
+
+
+def loop_settings(
+    topic: str, group: str, batch_size: int, until_idle: float | None, group_instance_id: str | None
+) -> LoopSettings:
+    return LoopSettings(
+        topic,
+        group,
+        topics.dlq_for(topic),
+        batch_size,
+        until_idle=until_idle,
+        group_instance_id=options.group_instance_id(group_instance_id),
+    )
 
 
 @contextmanager
@@ -84,6 +82,28 @@ def serving_metrics(group: str, topic: str, port: int | None) -> Iterator[LoopMe
         yield metrics
     finally:
         metrics.close()
+
+
+def print_summary(summary: RunSummary, where: list[str]) -> None:
+    console.print(
+        f"done in {summary.elapsed:.1f}s: {summary.records:,} records, {summary.rows:,} rows written, "
+        f"{summary.dead_letters:,} dead letters"
+    )
+    for line in where:
+        console.print(f"  {line}")
+
+
+def run(pipeline: Pipeline, kafka: KafkaSettings, metrics_port: int | None) -> None:
+    """What every consumer command does once its pipeline is built: say the plan, run with a progress view and
+    metrics until stopped, then say where the results went."""
+    loop = pipeline.loop
+    console.print(pipeline.plan)
+    with (
+        serving_metrics(loop.group, loop.topic, metrics_port) as metrics,
+        ProgressReporter(f"{pipeline.name} ({loop.group})") as bar,
+    ):
+        summary = pipeline.run(kafka, bar, metrics)
+    print_summary(summary, pipeline.report(summary))
 
 
 @app.command()
@@ -126,42 +146,25 @@ def posts(
         raise typer.BadParameter("choose auto, in or by-id", param_hint="--fetch-mode")
     mode: LookupMode = fetch_mode  # type: ignore[assignment]
     kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
+    settings = posts_consumer.PostsConsumer(
+        loop_settings(posts_topic, group, batch_size, until_idle, group_instance_id),
+        out,
+        source_database,
+        source_collection,
+        sink_database,
+        sink_collection,
+        fetch_batch,
+        fetch_workers,
+        mode,
+        chunk_rows,
+        chunk_max_age,
+    )
     with mongo.client() as client, ExitStack() as closing:
         ready(kafka, mongo, posts_topic, "--posts-topic", wait_for_kafka)
         sink_client = (
             closing.enter_context(options.mongo(sink_mongo_uri, mongo_option).client()) if sink_mongo_uri else client
         )
-        sink_coll = sink_client[sink_database][sink_collection]
-        parquet = ParquetChunkSink(out, posts_topic, POST_ROW_SCHEMA, "post_id", chunk_rows, chunk_max_age)
-        fetcher = PostFetcher(client[source_database][source_collection], fetch_batch, fetch_workers, mode)
-        settings = LoopSettings(
-            posts_topic,
-            group,
-            topics.dlq_for(posts_topic),
-            batch_size,
-            until_idle=until_idle,
-            group_instance_id=options.group_instance_id(group_instance_id),
-        )
-        console.print(
-            f"group {group} on {posts_topic}: fetching from {source_database}.{source_collection} "
-            f"({fetcher.mode}), writing {out} and {sink_database}.{sink_collection}"
-        )
-        sinks = [MongoUpsertSink(sink_coll), parquet]
-        with serving_metrics(group, posts_topic, metrics_port) as metrics, ProgressReporter(f"posts ({group})") as bar:
-            summary = ConsumerLoop(
-                kafka, settings, codec.load(codec.POST_ID), fetcher, sinks, bar, metrics=metrics
-            ).run()
-        chunks = list_chunks(out, posts_topic)
-        print_summary(
-            summary,
-            [
-                f"Parquet: {len(chunks)} chunk files under {out / posts_topic}",
-                f"MongoDB: {sink_coll.estimated_document_count():,} documents in {sink_database}.{sink_collection}",
-                f"dead letters: {summary.dead_letters:,} in {topics.dlq_for(posts_topic)}"
-                if summary.dead_letters
-                else "dead letters: none",
-            ],
-        )
+        run(posts_consumer.build(settings, client, sink_client), kafka, metrics_port)
 
 
 def _extractor(
@@ -240,52 +243,14 @@ def sms(
         llm_timeout,
         llm_max_retries,
     )
+    settings = sms_consumer.SmsConsumer(
+        loop_settings(sms_topic, group, batch_size, until_idle, group_instance_id),
+        out,
+        source_database,
+        force,
+        chunk_rows,
+        chunk_max_age,
+    )
     with mongo.client() as client:
         ready(kafka, mongo, sms_topic, "--sms-topic", wait_for_kafka)
-        db = client[source_database]
-        processor = SmsProcessor(db[RESULTS], extractor, force)
-        sinks = [
-            MongoUpsertSink(db[RESULTS]),
-            MarkProcessedSink(db[RAW]),
-            ParquetChunkSink(out, sms_topic, TRANSACTION_ROW_SCHEMA, "sms_id", chunk_rows, chunk_max_age),
-        ]
-        settings = LoopSettings(
-            sms_topic,
-            group,
-            topics.dlq_for(sms_topic),
-            batch_size,
-            until_idle=until_idle,
-            group_instance_id=options.group_instance_id(group_instance_id),
-        )
-        console.print(
-            f"group {group} on {sms_topic}: extractor {extractor.model}, writing {out} and {source_database}.{RESULTS}"
-        )
-        usage = extractor.usage
-        with serving_metrics(group, sms_topic, metrics_port) as metrics, ProgressReporter(f"sms ({group})") as bar:
-            metrics.count_from("offsetflow_llm_calls", "LLM requests made.", (), lambda: {(): usage.calls})
-            metrics.count_from(
-                "offsetflow_llm_tokens",
-                "LLM tokens used.",
-                ("kind",),
-                lambda: {("prompt",): usage.prompt_tokens, ("completion",): usage.completion_tokens},
-            )
-            metrics.count_from(
-                "offsetflow_llm_results_reused",
-                "Stored results reused, no LLM call.",
-                (),
-                lambda: {(): processor.reused},
-            )
-            summary = ConsumerLoop(
-                kafka, settings, codec.load(codec.SMS_RAW), processor, sinks, bar, metrics=metrics
-            ).run()
-        print_summary(
-            summary,
-            [
-                f"LLM calls: {usage.calls:,}, tokens: {usage.prompt_tokens + usage.completion_tokens:,} "
-                f"({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion); "
-                f"stored results reused: {processor.reused:,}",
-                f"MongoDB: {source_database}.{RESULTS} upserted, {source_database}.{RAW} marked processed",
-                f"Parquet: {len(list_chunks(out, sms_topic))} chunk files under {out / sms_topic}",
-                f"dead letters: {summary.dead_letters:,} in {topics.dlq_for(sms_topic)}",
-            ],
-        )
+        run(sms_consumer.build(settings, client, extractor), kafka, metrics_port)

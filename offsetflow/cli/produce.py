@@ -24,8 +24,8 @@ from offsetflow.cli.options import (
 )
 from offsetflow.cli.seed import progress_bar
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, KafkaSettings, MongoSettings
-from producers.posts import PostSample, produce_post_ids
-from producers.sms import produce_sms
+from offsetflow.producers.posts import PostSample, produce_post_ids
+from offsetflow.producers.sms import produce_sms
 
 app = typer.Typer(help="Stream work items into Kafka; safe to rerun and to kill at any moment.")
 console = Console(stderr=True)
