@@ -151,8 +151,8 @@ class ConsumerLoop:
             enable_auto_commit=False,
             enable_auto_offset_store=False,
             isolation_level="read_committed",
-            on_commit=self._on_commit,
         )
+        self._config["on_commit"] = self._on_commit  # a callback, not a librdkafka property: set as is
         if settings.group_instance_id:
             self._config["group.instance.id"] = settings.group_instance_id
         self._session_timeout = float(self._config.get("session.timeout.ms", 45_000)) / 1000
