@@ -13,6 +13,7 @@ from pymongo import MongoClient
 
 from offsetflow.config import KafkaSettings, MongoSettings
 from offsetflow.stack.local import LocalStack
+from offsetflow.stack.s3 import S3Server
 from offsetflow.testing.llm_server import Behaviour
 from tests.cli import offsetflow
 from tests.pipelines import Llm, PostsRun, SmsRun
@@ -27,6 +28,7 @@ def _stack_from_env() -> LocalStack:
         kafka_port=int(env.get("OFFSETFLOW_KAFKA_PORT", 9092)),
         controller_port=int(env.get("OFFSETFLOW_CONTROLLER_PORT", 9093)),
         mongo_port=int(env.get("OFFSETFLOW_MONGO_PORT", 27017)),
+        s3_port=int(env.get("OFFSETFLOW_S3_PORT", 9000)),
     )
 
 
@@ -41,6 +43,18 @@ def stack() -> Iterator[LocalStack]:
     yield local
     if not already_running and not os.environ.get("OFFSETFLOW_TEST_KEEP_STACK"):
         offsetflow("dev", "down")
+
+
+@pytest.fixture(scope="session")
+def s3(stack: LocalStack) -> Iterator[S3Server]:
+    """The stack's S3 server, started (and built, on a cold cache) if the running stack lacks it; commands the
+    tests run in child processes reach it through the standard AWS variables."""
+    already_running = stack.s3.process.pid() is not None
+    offsetflow("dev", "up", "--s3", timeout=1200)
+    os.environ.update(stack.s3.client_env())
+    yield stack.s3
+    if not already_running and not os.environ.get("OFFSETFLOW_TEST_KEEP_STACK"):
+        stack.s3.process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,9 @@ from pymongo import MongoClient
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
+from offsetflow.sinks.storage import s3_filesystem
 from offsetflow.stack.local import LocalStack
+from offsetflow.stack.s3 import DEV_BUCKET
 from offsetflow.topics import ensure_topics
 from tests.cli import REPO, offsetflow
 
@@ -82,23 +84,27 @@ def test_mongo_write_read_and_upsert(mongo: MongoClient[dict[str, Any]], unique:
     mongo.drop_database(f"test_{unique}")
 
 
-def test_stopped_and_started_stack_keeps_topics_and_documents(tmp_path: Path, unique: str) -> None:
+def test_stopped_and_started_stack_keeps_topics_documents_and_objects(tmp_path: Path, unique: str) -> None:
     """A stack of its own on other ports: killed broker, then down + up, lose nothing."""
     own = ["--data-dir", str(tmp_path), "--kafka-port", "19092", "--controller-port", "19093", "--mongo-port", "27117"]
-    local = LocalStack.create(data_dir=tmp_path, kafka_port=19092, controller_port=19093, mongo_port=27117)
-    offsetflow("dev", "up", *own)
+    own += ["--s3-port", "19000"]
+    local = LocalStack.create(
+        data_dir=tmp_path, kafka_port=19092, controller_port=19093, mongo_port=27117, s3_port=19000
+    )
+    offsetflow("dev", "up", "--s3", *own)
     try:
         kafka = KafkaSettings(local.kafka.bootstrap_servers)
         ensure_topics(kafka.client_config(), ["keep"], partitions=2, retention_ms=-1)
         _produce_posts(kafka, "keep", 30)
         with MongoClient[dict[str, Any]](local.ferretdb.uri) as client:
             client.keep.docs.insert_many([{"_id": str(i)} for i in range(10)])
+        s3_filesystem(local.s3.client_env()).pipe_file(f"{DEV_BUCKET}/keep/object", b"kept")
 
         local.kafka.process.kill()  # a crash, not a clean shutdown
         offsetflow("dev", "up", *own)
         offsetflow("dev", "down", *own)
-        assert all(row.pid is None for row in local.status())
-        offsetflow("dev", "up", *own)
+        assert all(row.pid is None for row in local.status()) and local.s3.process.pid() is None
+        offsetflow("dev", "up", "--s3", *own)
 
         consumer = Consumer(kafka.client_config(group_id=f"g{unique}", auto_offset_reset="earliest"))
         consumer.subscribe(["keep"])
@@ -110,5 +116,6 @@ def test_stopped_and_started_stack_keeps_topics_and_documents(tmp_path: Path, un
         assert got == 30
         with MongoClient[dict[str, Any]](local.ferretdb.uri) as client:
             assert client.keep.docs.count_documents({}) == 10
+        assert s3_filesystem(local.s3.client_env()).cat_file(f"{DEV_BUCKET}/keep/object") == b"kept"
     finally:
         offsetflow("dev", "down", *own)

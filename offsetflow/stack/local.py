@@ -1,4 +1,8 @@
-"""`offsetflow dev up|down|status`: both servers together, ready only when clients can use them."""
+"""`offsetflow dev up|down|status`: the servers together, ready only when clients can use them.
+
+The S3 server is opt-in (``--s3``): its first start builds it with Go (minutes on a cold cache), and only
+object-storage outputs need it. Once running it is stopped by ``down`` and shown by ``status`` like the others.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 from offsetflow.stack.ferretdb import FerretDBServer
 from offsetflow.stack.kafka import KafkaServer
 from offsetflow.stack.process import ManagedProcess, StackError
+from offsetflow.stack.s3 import S3Server, wait_s3_usable
 from offsetflow.topics import STACK_READY
 
 READY_TOPIC = STACK_READY
@@ -39,6 +44,8 @@ class ServerStatus:
 class LocalStack:
     kafka: KafkaServer
     ferretdb: FerretDBServer
+    s3: S3Server
+    with_s3: bool = False
 
     @classmethod
     def create(
@@ -48,28 +55,46 @@ class LocalStack:
         kafka_port: int = 9092,
         controller_port: int = 9093,
         mongo_port: int = 27017,
+        s3_port: int = 9000,
+        with_s3: bool = False,
     ) -> LocalStack:
         cache = (cache_dir or default_cache_dir()).expanduser().resolve()
         data = (data_dir or default_data_dir()).expanduser().resolve()
         return cls(
             kafka=KafkaServer(cache, data, port=kafka_port, controller_port=controller_port),
             ferretdb=FerretDBServer(cache, data, port=mongo_port),
+            s3=S3Server(cache, data, port=s3_port),
+            with_s3=with_s3,
         )
 
+    def s3_wanted(self) -> bool:
+        """Asked for, or already running (so ``down`` and ``status`` never lose sight of it)."""
+        return self.with_s3 or self.s3.process.pid() is not None
+
     def _processes(self) -> list[ManagedProcess]:
-        return [self.kafka.process, self.ferretdb.process]
+        return [self.kafka.process, self.ferretdb.process, *([self.s3.process] if self.s3_wanted() else [])]
 
     def up(self, say: Callable[[str], None] = print, timeout: float = 120.0) -> None:
-        """Install what is missing, start what is not running, and wait until both serve clients."""
-        for server, what in ((self.kafka, "Kafka jars"), (self.ferretdb, "FerretDB")):
+        """Install what is missing, start what is not running, and wait until all serve clients."""
+        servers: list[tuple[KafkaServer | FerretDBServer | S3Server, str]] = [
+            (self.kafka, "Kafka jars"),
+            (self.ferretdb, "FerretDB"),
+        ]
+        if self.with_s3:
+            servers.append((self.s3, "the S3 server (versitygw)"))
+        for server, what in servers:
             if server.process.pid() is None and not server.installed():
                 say(f"first start: fetching {what} into {server.cache_dir} (once; takes a minute or two)")
             server.install()
         self.kafka.start()
         self.ferretdb.start()
+        if self.with_s3:
+            self.s3.start()
         deadline = time.monotonic() + timeout
         wait_kafka_usable(self.kafka.bootstrap_servers, deadline)
         wait_mongo_usable(self.ferretdb.uri, deadline)
+        if self.with_s3:
+            wait_s3_usable(self.s3, deadline)
 
     def down(self, say: Callable[[str], None] = print) -> None:
         # Kafka first: it may still be flushing; FerretDB has no dependency on it.
@@ -80,6 +105,11 @@ class LocalStack:
         return [
             ServerStatus("kafka", self.kafka.bootstrap_servers, self.kafka.process.pid(), self.kafka.process.log_file),
             ServerStatus("ferretdb", self.ferretdb.uri, self.ferretdb.process.pid(), self.ferretdb.process.log_file),
+            *(
+                [ServerStatus("s3", self.s3.endpoint_url, self.s3.process.pid(), self.s3.process.log_file)]
+                if self.s3_wanted()
+                else []
+            ),
         ]
 
 

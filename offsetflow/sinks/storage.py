@@ -1,0 +1,80 @@
+"""Where outputs go: a local directory or an object-store URL (``s3://bucket/prefix``, ``gs://``, ``az://``).
+
+Object stores are reached through fsspec: s3fs for S3 and S3-compatible servers, gcsfs and adlfs (installed
+separately) for the others, one API for all three, and the same filesystems polars, pandas and DuckDB accept.
+S3 credentials, endpoint and region come from the AWS SDK's own environment variables (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL_S3`` /
+``AWS_ENDPOINT_URL``, ``AWS_REGION``), resolved by botocore exactly as the AWS CLI does; offsetflow never
+prints them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# Location of an output as given on the command line: a path, or a URL with a scheme.
+Location = Path | str
+
+_PACKAGES = {"gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs"}
+
+
+class StorageError(RuntimeError):
+    """An output location that cannot be used; the message says what to do."""
+
+
+def is_url(location: Location) -> bool:
+    """``s3://b/p`` is a URL; ``out``, ``/data/out`` and ``file:///data/out`` are local directories."""
+    text = str(location)
+    return "://" in text and not text.startswith("file://")
+
+
+def local_path(location: Location) -> Path:
+    text = str(location)
+    return Path(text.removeprefix("file://")) if text.startswith("file://") else Path(location)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/a/b/`` -> ``("s3", "bucket/a/b")``: the scheme and the path fsspec calls it by."""
+    scheme, _, rest = url.partition("://")
+    path = rest.strip("/")
+    if not path:
+        raise StorageError(f"{url}: name a bucket (and optionally a prefix), e.g. {scheme}://my-bucket/offsetflow")
+    return scheme.lower(), path
+
+
+def s3_filesystem(env: Mapping[str, str] | None = None) -> Any:
+    """An s3fs filesystem that always lists afresh (other consumers write the same prefixes concurrently).
+
+    With ``env`` None, botocore reads the process environment; the endpoint variables are read here too so
+    that an older botocore without ``AWS_ENDPOINT_URL`` support still reaches an S3-compatible server.
+    """
+    import s3fs  # type: ignore[import-untyped]
+
+    source = env if env is not None else os.environ
+    endpoint = source.get("AWS_ENDPOINT_URL_S3") or source.get("AWS_ENDPOINT_URL")
+    kwargs: dict[str, Any] = {"use_listings_cache": False}
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
+    if env is not None:
+        kwargs["key"] = env.get("AWS_ACCESS_KEY_ID")
+        kwargs["secret"] = env.get("AWS_SECRET_ACCESS_KEY")
+        if env.get("AWS_REGION"):
+            kwargs["client_kwargs"] = {"region_name": env["AWS_REGION"]}
+    return s3fs.S3FileSystem(**kwargs)
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem for a URL and the URL's path within it."""
+    scheme, path = split_url(url)
+    if scheme in ("s3", "s3a"):
+        return s3_filesystem(), path
+    import fsspec  # type: ignore[import-untyped]
+
+    try:
+        return fsspec.filesystem(scheme, use_listings_cache=False), path
+    except (ImportError, ValueError) as exc:
+        hint = f"`pip install {_PACKAGES[scheme]}`" if scheme in _PACKAGES else "use s3://, gs:// or az://"
+        raise StorageError(f"{url}: no filesystem for {scheme}:// ({exc}); {hint}") from exc
