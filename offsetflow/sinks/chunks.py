@@ -1,28 +1,54 @@
 """Where chunk files live and what their names say; shared by the Parquet sink, `status` and `clean`.
 
-Layout (as Kafka Connect's S3 sink, one folder per partition)::
+Layout (as Kafka Connect's S3 sink, one folder per partition), under a local directory or an object-store
+URL (``s3://bucket/prefix``)::
 
-    DIR/<topic>/partition=<p>/<topic>+<p>+<first offset>+<last offset>.parquet
+    OUT/<topic>/partition=<p>/<topic>+<p>+<first offset>+<last offset>.parquet
 
-Temp files being written are hidden (``.<final name>.<pid>.tmp``) next to their final name.
+A chunk's name is a function of the records it holds, so writing it again (a retry, a rerun after a crash)
+overwrites it with the same content. How a chunk appears whole differs:
+
+- on a local disk it is written to a hidden temp name (``.<final name>.<pid>.tmp``), fsynced and renamed;
+- on an object store it is written straight to its final key: a PUT is atomic there (readers see the whole
+  object or none) and a rename would be a copy plus a delete, i.e. two requests that a crash can split.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from offsetflow.sinks.storage import Location, StorageError, filesystem, is_url, local_path
 
 _CHUNK = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet$")
 _TEMP = re.compile(r"^\.(?P<final>.+\.parquet)\.\d+\.tmp$")
 
+Compression = Literal["zstd", "lz4", "snappy", "gzip", "uncompressed"]
+
 
 @dataclass(frozen=True)
 class Chunk:
-    path: Path
+    url: str  # a local file's path, or the object's URL (s3://bucket/key)
     partition: int
     first: int
     last: int
+    size: int
+
+    @property
+    def path(self) -> Path:
+        """The local file; a chunk on an object store has a ``url`` only."""
+        if is_url(self.url):
+            raise StorageError(f"{self.url} is not a local file")
+        return Path(self.url)
 
 
 @dataclass(frozen=True)
@@ -39,37 +65,244 @@ def partition_dir(directory: Path, topic: str, partition: int) -> Path:
     return directory / topic / f"partition={partition}"
 
 
-def list_chunks(directory: Path, topic: str, partition: int | None = None) -> list[Chunk]:
+def _parse(topic: str, folder: str, name: str) -> tuple[int, int, int] | None:
+    match = _CHUNK.match(name)
+    if not folder.startswith("partition=") or not match or match["topic"] != topic:
+        return None
+    return int(match["partition"]), int(match["first"]), int(match["last"])
+
+
+class ChunkStore(ABC):
+    """The chunk files of one output location, wherever it is."""
+
+    location: str
+
+    @abstractmethod
+    def list_chunks(self, topic: str, partition: int | None = None) -> list[Chunk]:
+        """The complete chunk files of a topic (or one partition), in offset order."""
+
+    @abstractmethod
+    def topics(self) -> list[str]:
+        """Topics that have chunk files here."""
+
+    @abstractmethod
+    def write(
+        self, topic: str, partition: int, first: int, last: int, frame: pl.DataFrame, compression: Compression
+    ) -> Chunk:
+        """Make one chunk durable under its final name; when this returns, every reader sees all of it."""
+
+    @abstractmethod
+    def delete(self, chunks: Sequence[Chunk]) -> None:
+        """Remove chunks durably (missing ones are fine: another consumer may have removed them first)."""
+
+    @abstractmethod
+    def clear_leftovers(self, topic: str, partition: int) -> int:
+        """Remove what an interrupted write left that is not a chunk; returns how many."""
+
+    @abstractmethod
+    def read(self, chunks: Sequence[Chunk], columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """The rows of these chunks, in the given order."""
+
+    def topic_location(self, topic: str) -> str:
+        return f"{self.location.rstrip('/')}/{topic}"
+
+    def remove_topic(self, topic: str) -> Removed:
+        """Delete a topic's chunk files and leftovers; nothing else is touched."""
+        chunks = self.list_chunks(topic)
+        leftovers = sum(self.clear_leftovers(topic, p) for p in {c.partition for c in chunks} | self._partitions(topic))
+        self.delete(chunks)
+        return Removed(len(chunks) + leftovers, sum(c.size for c in chunks))
+
+    def _partitions(self, topic: str) -> set[int]:
+        return set()
+
+
+class LocalChunkStore(ChunkStore):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.location = str(directory)
+
+    def list_chunks(self, topic: str, partition: int | None = None) -> list[Chunk]:
+        base = self.directory / topic
+        pattern = f"partition={partition}/*.parquet" if partition is not None else "partition=*/*.parquet"
+        chunks = []
+        for path in base.glob(pattern):
+            parsed = _parse(topic, path.parent.name, path.name)
+            if parsed is None:
+                continue
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:  # removed by a consumer's cleanup while we listed
+                continue
+            chunks.append(Chunk(str(path), *parsed, size))
+        return sorted(chunks, key=lambda c: (c.partition, c.first))
+
+    def topics(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(d.name for d in self.directory.iterdir() if d.is_dir() and self.list_chunks(d.name))
+
+    def write(
+        self, topic: str, partition: int, first: int, last: int, frame: pl.DataFrame, compression: Compression
+    ) -> Chunk:
+        folder = partition_dir(self.directory, topic, partition)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / chunk_name(topic, partition, first, last)
+        temp = folder / f".{final.name}.{os.getpid()}.tmp"
+        try:
+            frame.write_parquet(temp, compression=compression, statistics=True)
+            _fsync(temp)
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+        _fsync(folder)
+        return Chunk(str(final), partition, first, last, final.stat().st_size)
+
+    def delete(self, chunks: Sequence[Chunk]) -> None:
+        folders = set()
+        for chunk in chunks:
+            chunk.path.unlink(missing_ok=True)
+            folders.add(chunk.path.parent)
+        for folder in folders:  # empty folders stay: a consumer of the partition may be about to write there
+            if folder.is_dir():
+                _fsync(folder)
+
+    def clear_leftovers(self, topic: str, partition: int) -> int:
+        removed = 0
+        for temp in partition_dir(self.directory, topic, partition).glob(".*.tmp"):
+            if _TEMP.match(temp.name):
+                temp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def read(self, chunks: Sequence[Chunk], columns: Sequence[str] | None = None) -> pl.DataFrame:
+        if not chunks:
+            return pl.DataFrame()
+        frame = pl.scan_parquet([c.path for c in chunks])
+        return (frame.select(list(columns)) if columns is not None else frame).collect()
+
+    def remove_topic(self, topic: str) -> Removed:
+        removed = super().remove_topic(topic)
+        self._prune({self.directory / topic})
+        return removed
+
+    def _partitions(self, topic: str) -> set[int]:
+        found = set()
+        for folder in (self.directory / topic).glob("partition=*"):
+            number = folder.name.removeprefix("partition=")
+            if folder.is_dir() and number.isdigit():
+                found.add(int(number))
+        return found
+
+    @staticmethod
+    def _prune(topic_dirs: set[Path]) -> None:
+        """Remove folders a removal left empty, so `clean` leaves no trace."""
+        for topic_dir in topic_dirs:
+            for folder in sorted(topic_dir.glob("partition=*")):
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            if topic_dir.is_dir() and not any(topic_dir.iterdir()):
+                topic_dir.rmdir()
+
+
+class ObjectChunkStore(ChunkStore):
+    """Chunks as objects. Listings are never cached: other consumers write and clean the same prefix."""
+
+    def __init__(self, url: str) -> None:
+        self.fs, self.root = filesystem(url)
+        self.scheme = url.partition("://")[0].lower()
+        self.location = f"{self.scheme}://{self.root}"
+
+    def _url(self, key: str) -> str:
+        return f"{self.scheme}://{key}"
+
+    def _find(self, prefix: str) -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = self.fs.find(prefix, detail=True)
+        except FileNotFoundError:
+            return {}
+        return found
+
+    def list_chunks(self, topic: str, partition: int | None = None) -> list[Chunk]:
+        base = f"{self.root}/{topic}/"
+        prefix = base + (f"partition={partition}/" if partition is not None else "")
+        chunks = []
+        for key, info in self._find(prefix).items():
+            parts = key.removeprefix(base).split("/")
+            parsed = _parse(topic, parts[0], parts[1]) if len(parts) == 2 else None
+            if parsed is not None and (partition is None or parsed[0] == partition):
+                chunks.append(Chunk(self._url(key), *parsed, int(info.get("size") or 0)))
+        return sorted(chunks, key=lambda c: (c.partition, c.first))
+
+    def topics(self) -> list[str]:
+        base = f"{self.root}/"
+        found = set()
+        for key in self._find(base):
+            parts = key.removeprefix(base).split("/")
+            if len(parts) == 3 and _parse(parts[0], parts[1], parts[2]) is not None:
+                found.add(parts[0])
+        return sorted(found)
+
+    def write(
+        self, topic: str, partition: int, first: int, last: int, frame: pl.DataFrame, compression: Compression
+    ) -> Chunk:
+        key = f"{self.root}/{topic}/partition={partition}/{chunk_name(topic, partition, first, last)}"
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, compression=compression, statistics=True)
+        data = buffer.getvalue()
+        self.fs.pipe_file(key, data)
+        return Chunk(self._url(key), partition, first, last, len(data))
+
+    def delete(self, chunks: Sequence[Chunk]) -> None:
+        keys = [self._key(c) for c in chunks]
+        if keys:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(keys)
+
+    def clear_leftovers(self, topic: str, partition: int) -> int:
+        return 0  # chunks are written in one PUT: an interrupted one leaves nothing behind
+
+    def read(self, chunks: Sequence[Chunk], columns: Sequence[str] | None = None) -> pl.DataFrame:
+        if not chunks:
+            return pl.DataFrame()
+        keys = [self._key(c) for c in chunks]
+        data = self.fs.cat(keys)  # fetched concurrently
+        cols = list(columns) if columns is not None else None
+        return pl.concat([pl.read_parquet(io.BytesIO(data[k]), columns=cols) for k in keys], how="vertical")
+
+    def _key(self, chunk: Chunk) -> str:
+        return chunk.url.partition("://")[2]
+
+
+def open_store(location: Location) -> ChunkStore:
+    """The chunk store of ``--out``: a local directory, or an object store for a URL."""
+    return ObjectChunkStore(str(location)) if is_url(location) else LocalChunkStore(local_path(location))
+
+
+def list_chunks(directory: Location, topic: str, partition: int | None = None) -> list[Chunk]:
     """The complete chunk files of a topic (or one partition), in offset order."""
-    base = directory / topic
-    pattern = f"partition={partition}/*.parquet" if partition is not None else "partition=*/*.parquet"
-    chunks = []
-    for path in base.glob(pattern):
-        match = _CHUNK.match(path.name)
-        if match and match["topic"] == topic:
-            chunks.append(Chunk(path, int(match["partition"]), int(match["first"]), int(match["last"])))
-    return sorted(chunks, key=lambda c: (c.partition, c.first))
+    return open_store(directory).list_chunks(topic, partition)
 
 
-def chunk_topics(directory: Path) -> list[str]:
+def chunk_topics(directory: Location) -> list[str]:
     """Topics that have chunk files under ``directory``."""
-    if not directory.is_dir():
-        return []
-    return sorted(d.name for d in directory.iterdir() if d.is_dir() and list_chunks(directory, d.name))
+    return open_store(directory).topics()
 
 
-def remove_chunks(directory: Path, topic: str) -> Removed:
+def remove_chunks(directory: Location, topic: str) -> Removed:
     """Delete a topic's chunk files and temp leftovers, then its empty folders; nothing else is touched."""
-    files = size = 0
-    targets = [c.path for c in list_chunks(directory, topic)]
-    targets += [p for p in (directory / topic).glob("partition=*/.*.tmp") if _TEMP.match(p.name)]
-    for path in targets:
-        size += path.stat().st_size
-        path.unlink()
-        files += 1
-    for folder in sorted((directory / topic).glob("partition=*")):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    if (directory / topic).is_dir() and not any((directory / topic).iterdir()):
-        (directory / topic).rmdir()
-    return Removed(files, size)
+    return open_store(directory).remove_topic(topic)
+
+
+def read_chunks(directory: Location, topic: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """All rows of a topic's chunk files, in partition and offset order."""
+    store = open_store(directory)
+    return store.read(store.list_chunks(topic), columns)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

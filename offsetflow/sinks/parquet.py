@@ -1,23 +1,23 @@
 """Parquet chunk files named by topic, partition and offset range, so a rerun rewrites the same names.
 
-The file layout lives in ``offsetflow.sinks.chunks``. A chunk is written to a hidden temp name, fsynced,
-renamed, and its folder fsynced: a file with a final name is always complete. On assignment, chunks holding
-offsets at or past the committed offset come from a run that died before committing; they are deleted and
-their records consumed again.
+The file layout, and how a chunk becomes visible whole on a local disk (temp file, fsync, rename) or an object
+store (one PUT to its final key), live in ``offsetflow.sinks.chunks``. On assignment, chunks holding offsets
+at or past the committed offset come from a run that died before committing; they are deleted and their
+records consumed again. On an object store every consumer sees the whole prefix, so the consumer a partition
+moves to finds and removes what its previous owner left there, whichever machine that ran on.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 
-from offsetflow.sinks.chunks import chunk_name, list_chunks, partition_dir
+from offsetflow.sinks.chunks import Compression, open_store
+from offsetflow.sinks.storage import Location
 from offsetflow.stream.contracts import PartitionResume, Sink
 from offsetflow.stream.records import Output
 
@@ -40,15 +40,16 @@ class ParquetChunkSink(Sink):
 
     def __init__(
         self,
-        directory: Path,
+        directory: Location,
         topic: str,
         schema: dict[str, Any],
         key_column: str,
         chunk_rows: int = 20_000,
         max_age: float = 60.0,
-        compression: Literal["zstd", "lz4", "snappy", "gzip", "uncompressed"] = "zstd",
+        compression: Compression = "zstd",
     ) -> None:
         self.directory = directory
+        self.store = open_store(directory)
         self.topic = topic
         self.schema = pl.Schema(schema)
         self.key_column = key_column
@@ -102,56 +103,29 @@ class ParquetChunkSink(Sink):
         return wrote
 
     def _flush_partition(self, partition: int) -> None:
-        """Write one chunk; the buffer is released only once the file is durable under its final name, so
-        a failed write leaves ``pending`` where it was and the loop cannot commit past these rows."""
+        """Write one chunk; the buffer is released only once the chunk is durable under its final name, so
+        a failed write leaves ``pending`` where it was and the loop cannot commit past these rows. A retry
+        writes the same rows under the same name."""
         buf = self._buffers[partition]
-        folder = partition_dir(self.directory, self.topic, partition)
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / chunk_name(self.topic, partition, buf.first, buf.last)
-        temp = folder / f".{final.name}.{os.getpid()}.tmp"
-        try:
-            pl.concat(buf.frames, how="vertical").write_parquet(temp, compression=self.compression, statistics=True)
-            _fsync(temp)
-            os.replace(temp, final)
-        finally:
-            temp.unlink(missing_ok=True)
-        _fsync(folder)
+        frame = pl.concat(buf.frames, how="vertical")
+        self.store.write(self.topic, partition, buf.first, buf.last, frame, self.compression)
         del self._buffers[partition]
         self._written.setdefault(partition, set()).update(buf.keys)
         self.chunks_written += 1
 
     def assigned(self, partition: int, committed: int) -> PartitionResume:
-        folder = partition_dir(self.directory, self.topic, partition)
-        for temp in folder.glob(".*.tmp"):
-            temp.unlink(missing_ok=True)
-        chunks = list_chunks(self.directory, self.topic, partition)
+        self.store.clear_leftovers(self.topic, partition)
+        chunks = self.store.list_chunks(self.topic, partition)
         # A chunk straddling the committed offset (after a replay to a point inside it) is redone whole.
         start = min([c.first for c in chunks if c.first < committed <= c.last], default=committed)
         stale = [c for c in chunks if c.first >= start]
-        for chunk in stale:
-            chunk.path.unlink(missing_ok=True)
+        self.store.delete(stale)
         kept = [c for c in chunks if c.first < start]
-        self._written[partition] = _read_keys([c.path for c in kept], self.key_column)
+        keys = self.store.read(kept, [self.key_column]) if kept else None
+        self._written[partition] = set(keys.get_column(self.key_column).to_list()) if keys is not None else set()
         self._buffers.pop(partition, None)
-        if stale:
-            _fsync(folder)
         return PartitionResume(existing=len(kept), removed=len(stale), rewind_to=start if start != committed else None)
 
     def revoked(self, partition: int) -> None:
         self._buffers.pop(partition, None)
         self._written.pop(partition, None)
-
-
-def _read_keys(paths: Sequence[Path], column: str) -> set[str]:
-    if not paths:
-        return set()
-    keys = pl.scan_parquet(list(paths)).select(column).collect().get_column(column)
-    return set(keys.to_list())
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
