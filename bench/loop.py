@@ -1,6 +1,6 @@
 """The loop's own cost: the same records through a bare confluent-kafka consume + decode loop, and through
-offsetflow's ConsumerLoop with a processor and a sink that do nothing (decode, stages, checkpoint, commits and
-dead-letter acknowledgement included).
+offsetflow's loop (a `Pipeline`, run as the consumers run) with a processor and a sink that do nothing (decode,
+stages, checkpoint, commits and dead-letter acknowledgement included).
 
 Run by hand against a running stack (`offsetflow dev up`):
 
@@ -24,7 +24,8 @@ from confluent_kafka import Consumer, Producer
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
 from offsetflow.stream.contracts import Sink
-from offsetflow.stream.loop import ConsumerLoop, LoopSettings
+from offsetflow.stream.loop import LoopSettings
+from offsetflow.stream.pipeline import Pipeline
 from offsetflow.stream.records import Output, Processed, Record
 from offsetflow.topics import dlq_for, ensure_topics
 
@@ -101,9 +102,9 @@ def ours(kafka: KafkaSettings, topic: str, count: int, batch: int) -> float:
     group = f"bench-loop-{uuid.uuid4().hex[:8]}"
     settings = LoopSettings(topic, group, dlq_for(topic), batch_size=batch, until_idle=IDLE)
     clock = Clock(count)
-    loop = ConsumerLoop(kafka, settings, codec.load(codec.POST_ID), PassThrough(), [Discard()], clock)
+    pipeline = Pipeline("loop", settings, codec.load(codec.POST_ID), PassThrough(), (Discard(),), "", lambda _: [])
     started = time.perf_counter()
-    summary = loop.run()
+    summary = pipeline.run(kafka, clock)
     assert summary.records == count and clock.finished, summary
     return count / (clock.finished - started)
 

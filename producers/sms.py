@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from bson import json_util
@@ -16,6 +15,8 @@ from pymongo.database import Database
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
+from offsetflow.sms.raw import FIELDS, sms_record
+from offsetflow.sms.source import RAW
 from offsetflow.stream.dead_letters import DeadLetterWriter
 from offsetflow.stream.isolate import describe
 from offsetflow.stream.records import Failure, Origin
@@ -30,24 +31,6 @@ class SmsProduceResult:
     already_queued: int
     produced: int
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (source _id, why): dead-lettered documents
-
-
-FIELDS = ("sms_id", "user_id", "sender", "body", "received_at")
-
-
-def sms_record(doc: dict[str, Any]) -> dict[str, Any]:
-    """The ``sms.raw`` record of a source document, or ValueError saying what about the document is wrong."""
-    record = {k: doc.get(k) for k in FIELDS}
-    wrong = [k for k in ("sms_id", "user_id", "sender", "body") if not isinstance(record[k], str)]
-    if not isinstance(record["received_at"], datetime):
-        wrong.append("received_at")
-    if wrong:
-        shown = ", ".join(f"{k}={type(record[k]).__name__}" for k in wrong)
-        raise ValueError(
-            f"fields of the wrong type or missing: {shown} (sms_id, user_id, sender, body are "
-            "strings, received_at a date)"
-        )
-    return record
 
 
 def _dead_letter(doc: dict[str, Any], where: str, reason: str) -> Failure:
@@ -80,11 +63,11 @@ def produce_sms(
     producer = MarkedProducer(kafka, f"offsetflow.sms.{topic}", SMS_QUEUED, {"linger.ms": 20})
     queued = queued_ids(kafka)
     query: dict[str, Any] = {"isprocessed": False} if user_id is None else {"isprocessed": False, "user_id": user_id}
-    projection = {"sms_id": 1, "user_id": 1, "sender": 1, "body": 1, "received_at": 1}
-    where = f"{source.name}.sms_fin_rawdata"
+    projection = dict.fromkeys(FIELDS, 1)
+    where = f"{source.name}.{RAW}"
     schema = codec.load(codec.SMS_RAW)
     docs, bad = [], []
-    for doc in source["sms_fin_rawdata"].find(query, projection):
+    for doc in source[RAW].find(query, projection):
         try:
             record = sms_record(doc)
             docs.append((record, schema.encode(record)))

@@ -13,12 +13,21 @@ from typing import Any
 import polars as pl
 from pymongo import MongoClient
 
+from offsetflow.consumers import posts, sms
 from offsetflow.posts.sampling import sample_actors
 from offsetflow.sinks.chunks import list_chunks
+from offsetflow.sms.extractors import Extractor
+from offsetflow.stream.loop import LoopSettings
+from offsetflow.stream.pipeline import Pipeline
 from offsetflow.testing.llm_server import Behaviour, LlmServer
+from offsetflow.topics import dlq_for
 from tests.cli import REPO, offsetflow
 
 PLATFORMS = "twitter,facebook,telegram"
+
+
+def loop(topic: str, group: str, batch_size: int, until_idle: float) -> LoopSettings:
+    return LoopSettings(topic, group, dlq_for(topic), batch_size, until_idle=until_idle)
 
 
 class PostsRun:
@@ -84,6 +93,23 @@ class PostsRun:
             *extra,
         ]
 
+    def pipeline(self, until_idle: float = 2.0) -> Pipeline:
+        """The consumer `consume_argv()` runs, built in this process."""
+        settings = posts.PostsConsumer(
+            loop(self.topic, self.group, 1000, until_idle),
+            self.out,
+            self.source,
+            "posts",
+            "offsetflow",
+            self.sink,
+            fetch_batch=500,
+            fetch_workers=8,
+            fetch_mode="auto",
+            chunk_rows=20_000,
+            chunk_max_age=30.0,
+        )
+        return posts.build(settings, self.mongo, self.mongo)
+
     def spawn(self, argv: list[str]) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "offsetflow", *argv],
@@ -126,6 +152,7 @@ class Llm:
 
 class SmsRun:
     def __init__(self, unique: str, out: Path, mongo: MongoClient[dict[str, Any]]) -> None:
+        self.mongo = mongo
         self.db_name = f"sms_{unique}"
         self.topic = f"test.sms.{unique}"
         self.group = f"sms-{unique}"
@@ -156,3 +183,15 @@ class SmsRun:
 
     def results(self) -> list[dict[str, Any]]:
         return list(self.db.financial_transactions.find())
+
+    def pipeline(self, extractor: Extractor, until_idle: float = 2.0) -> Pipeline:
+        """The consumer `consume_argv()` runs, built in this process."""
+        settings = sms.SmsConsumer(
+            loop(self.topic, self.group, 200, until_idle),
+            self.out,
+            self.db_name,
+            force=False,
+            chunk_rows=20_000,
+            chunk_max_age=30.0,
+        )
+        return sms.build(settings, self.mongo, extractor)
