@@ -147,17 +147,17 @@ def posts(
     mode: LookupMode = fetch_mode  # type: ignore[assignment]
     kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
     settings = posts_consumer.PostsConsumer(
-        loop_settings(posts_topic, group, batch_size, until_idle, group_instance_id),
-        out,
-        source_database,
-        source_collection,
-        sink_database,
-        sink_collection,
-        fetch_batch,
-        fetch_workers,
-        mode,
-        chunk_rows,
-        chunk_max_age,
+        loop=loop_settings(posts_topic, group, batch_size, until_idle, group_instance_id),
+        out=out,
+        source_database=source_database,
+        source_collection=source_collection,
+        sink_database=sink_database,
+        sink_collection=sink_collection,
+        fetch_batch=fetch_batch,
+        fetch_workers=fetch_workers,
+        fetch_mode=mode,
+        chunk_rows=chunk_rows,
+        chunk_max_age=chunk_max_age,
     )
     with mongo.client() as client, ExitStack() as closing:
         ready(kafka, mongo, posts_topic, "--posts-topic", wait_for_kafka)
@@ -244,12 +244,12 @@ def sms(
         llm_max_retries,
     )
     settings = sms_consumer.SmsConsumer(
-        loop_settings(sms_topic, group, batch_size, until_idle, group_instance_id),
-        out,
-        source_database,
-        force,
-        chunk_rows,
-        chunk_max_age,
+        loop=loop_settings(sms_topic, group, batch_size, until_idle, group_instance_id),
+        out=out,
+        source_database=source_database,
+        force=force,
+        chunk_rows=chunk_rows,
+        chunk_max_age=chunk_max_age,
     )
     with mongo.client() as client:
         ready(kafka, mongo, sms_topic, "--sms-topic", wait_for_kafka)
