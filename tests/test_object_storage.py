@@ -6,6 +6,10 @@ and leftovers past the committed offset are found by listing the bucket, whichev
 
 from __future__ import annotations
 
+import random
+import signal
+import time
+import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +24,7 @@ from offsetflow.sinks.storage import s3_filesystem
 from offsetflow.stack.s3 import DEV_BUCKET, DEV_SECRET_ACCESS_KEY, S3Server
 from offsetflow.stream.records import Origin, Output
 from tests.cli import offsetflow
+from tests.pipelines import PostsRun
 
 TOPIC = "posts.ids"
 
@@ -158,3 +163,37 @@ def test_the_store_of_a_url_is_an_object_store_and_of_a_path_a_directory(out: st
     assert open_store(out).location == out
     assert open_store(tmp_path).location == str(tmp_path)
     assert open_store(f"file://{tmp_path}").location == str(tmp_path)
+
+
+def _consume_takes_urls() -> bool:
+    from offsetflow.cli import consume
+
+    out = typing.get_type_hints(consume.posts, include_extras=True)["out"]
+    return typing.get_args(out)[0] is str  # a URL stays text; a Path would fold its //
+
+
+@pytest.mark.skipif(not _consume_takes_urls(), reason="`consume posts --out` takes a local path only so far")
+def test_consumer_killed_mid_run_leaves_every_post_exactly_once_in_the_bucket(run: PostsRun, out: str) -> None:
+    run.seed(actors=20, per_actor=20)
+    offsetflow(*run.produce_argv(20))
+    expected = run.expected_ids(20)
+    rng = random.Random(5)
+    small = ["--batch-size", "40", "--chunk-rows", "60", "--chunk-max-age", "0.5", "--fetch-workers", "2"]
+    small += ["--out", out]  # the last --out wins over the run's local folder
+    for _ in range(3):
+        proc = run.spawn(run.consume_argv(*small))
+        assert proc.stdout is not None
+        while "partition" not in proc.stdout.readline():  # killed only once it has partitions to work on
+            assert proc.poll() is None
+        time.sleep(rng.uniform(0.5, 2.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    final = offsetflow(*run.consume_argv(*small, "--until-idle", "4"))
+    assert "chunk files kept" in final.stderr  # it resumed from chunks in the bucket
+    assert out in final.stderr + final.stdout
+    assert DEV_SECRET_ACCESS_KEY not in final.stderr + final.stdout
+
+    frame = read_chunks(out, run.topic)
+    assert frame.height == len(expected)
+    assert set(frame["post_id"].to_list()) == expected
+    assert not run.out.exists()  # nothing went to a local folder

@@ -86,6 +86,32 @@ PostsTopic = Annotated[str, opt("--posts-topic", "Topic of post ids to fetch.")]
 SmsTopic = Annotated[str, opt("--sms-topic", "Topic of raw SMS to process.")]
 Group = Annotated[str, opt("--group", "Consumer group: its committed offsets are the checkpoint.")]
 OutDir = Annotated[Path, opt("--out", "Directory for Parquet chunk files (one folder per topic and partition).")]
+
+
+def _output_location(value: str) -> str:
+    """Kept as text, not a Path: ``Path("s3://b/p")`` would fold the URL's ``//``."""
+    from offsetflow.sinks.storage import StorageError, is_url, split_url
+
+    if is_url(value):
+        try:
+            scheme, path = split_url(value)
+        except StorageError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        return f"{scheme}://{path}"
+    return value
+
+
+OutLocation = Annotated[
+    str,
+    opt(
+        "--out",
+        "Where Parquet chunk files go (one folder per topic and partition): a directory, or an object-store URL "
+        "such as s3://bucket/prefix (credentials, endpoint and region from the AWS_* variables; gs:// and az:// "
+        "with gcsfs or adlfs installed).",
+        metavar="DIR|URL",
+        callback=_output_location,
+    ),
+]
 UntilIdle = Annotated[
     float | None,
     opt(

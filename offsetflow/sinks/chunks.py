@@ -294,6 +294,11 @@ def remove_chunks(directory: Location, topic: str) -> Removed:
     return open_store(directory).remove_topic(topic)
 
 
+def topic_location(directory: Location, topic: str) -> str:
+    """Where a topic's chunk files are, for messages: ``out/posts/posts.ids``, ``s3://bucket/prefix/posts.ids``."""
+    return open_store(directory).topic_location(topic)
+
+
 def read_chunks(directory: Location, topic: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """All rows of a topic's chunk files, in partition and offset order."""
     store = open_store(directory)
