@@ -22,6 +22,7 @@ from offsetflow.sinks.chunks import chunk_topics, list_chunks, open_store, read_
 from offsetflow.sinks.parquet import ParquetChunkSink
 from offsetflow.sinks.storage import s3_filesystem
 from offsetflow.stack.s3 import DEV_BUCKET, DEV_SECRET_ACCESS_KEY, S3Server
+from offsetflow.stream.isolate import caused_by_data
 from offsetflow.stream.records import Origin, Output
 from tests.cli import offsetflow
 from tests.pipelines import PostsRun
@@ -137,6 +138,21 @@ def test_a_failed_put_keeps_the_rows_pending_so_nothing_is_committed_past_them(s
     with pytest.raises(OSError):
         sink.flush()
     assert sink.pending(0) == 7  # still held: the loop's commit target stays at 7
+
+
+def test_an_unreachable_object_store_is_an_os_error_never_the_records_fault(
+    out: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore's connection errors are not OSErrors; left as they are, the loop would bisect the batch and
+    dead-letter good records for an outage."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    sink = _sink(out)
+    sink.write([_post(3)])
+    with pytest.raises(OSError, match=r"127\.0\.0\.1:1") as raised:
+        sink.flush()
+    assert not caused_by_data(raised.value)
+    assert sink.pending(0) == 3
 
 
 def test_chunks_past_the_committed_offset_are_removed_on_assignment(out: str) -> None:

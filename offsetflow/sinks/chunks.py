@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from offsetflow.sinks.storage import Location, StorageError, filesystem, is_url, local_path
+from offsetflow.sinks.storage import Location, StorageError, filesystem, is_url, local_path, object_store_errors
 
 _CHUNK = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet$")
 _TEMP = re.compile(r"^\.(?P<final>.+\.parquet)\.\d+\.tmp$")
@@ -218,7 +218,8 @@ class ObjectChunkStore(ChunkStore):
 
     def _find(self, prefix: str) -> dict[str, Any]:
         try:
-            found: dict[str, Any] = self.fs.find(prefix, detail=True)
+            with object_store_errors(f"listing {self._url(prefix)}"):
+                found: dict[str, Any] = self.fs.find(prefix, detail=True)
         except FileNotFoundError:
             return {}
         return found
@@ -250,13 +251,14 @@ class ObjectChunkStore(ChunkStore):
         buffer = io.BytesIO()
         frame.write_parquet(buffer, compression=compression, statistics=True)
         data = buffer.getvalue()
-        self.fs.pipe_file(key, data)
+        with object_store_errors(f"writing {self._url(key)}"):
+            self.fs.pipe_file(key, data)
         return Chunk(self._url(key), partition, first, last, len(data))
 
     def delete(self, chunks: Sequence[Chunk]) -> None:
         keys = [self._key(c) for c in chunks]
         if keys:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError), object_store_errors(f"removing chunks from {self.location}"):
                 self.fs.rm(keys)
 
     def clear_leftovers(self, topic: str, partition: int) -> int:
@@ -266,7 +268,8 @@ class ObjectChunkStore(ChunkStore):
         if not chunks:
             return pl.DataFrame()
         keys = [self._key(c) for c in chunks]
-        data = self.fs.cat(keys)  # fetched concurrently
+        with object_store_errors(f"reading chunks from {self.location}"):
+            data = self.fs.cat(keys)  # fetched concurrently
         cols = list(columns) if columns is not None else None
         return pl.concat([pl.read_parquet(io.BytesIO(data[k]), columns=cols) for k in keys], how="vertical")
 

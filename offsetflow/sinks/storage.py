@@ -11,7 +11,8 @@ prints them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,25 @@ _PACKAGES = {"gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abf
 
 class StorageError(RuntimeError):
     """An output location that cannot be used; the message says what to do."""
+
+
+class ObjectStoreError(OSError):
+    """A failed request to an object store. An OSError, like a failed local write, so the consumer loop treats
+    it as infrastructure: retried and never blamed on the records (which would dead-letter them)."""
+
+
+@contextmanager
+def object_store_errors(what: str) -> Iterator[None]:
+    """Turn the client library's own exceptions (botocore's connection errors are not OSErrors) into
+    ObjectStoreError; OSErrors (s3fs maps most S3 error codes to them) pass through."""
+    from offsetflow import redact
+
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as exc:
+        raise ObjectStoreError(redact.text(f"{what}: {type(exc).__name__}: {exc}")) from exc
 
 
 def is_url(location: Location) -> bool:
