@@ -23,11 +23,13 @@ from offsetflow.cli.options import (
     Group,
     GroupInstanceId,
     KafkaConfig,
+    MaxInFlight,
     MetricsPort,
     MongoOption,
     MongoUri,
     OutDir,
     PostsTopic,
+    RevokeGrace,
     SmsTopic,
     SourceDatabase,
     UntilIdle,
@@ -60,7 +62,13 @@ def ready(kafka: KafkaSettings, mongo: MongoSettings, topic: str, flag: str, wai
 
 
 def loop_settings(
-    topic: str, group: str, batch_size: int, until_idle: float | None, group_instance_id: str | None
+    topic: str,
+    group: str,
+    batch_size: int,
+    until_idle: float | None,
+    group_instance_id: str | None,
+    max_in_flight: int | None,
+    revoke_grace: float,
 ) -> LoopSettings:
     return LoopSettings(
         topic,
@@ -69,6 +77,8 @@ def loop_settings(
         batch_size,
         until_idle=until_idle,
         group_instance_id=options.group_instance_id(group_instance_id),
+        max_in_flight=max_in_flight,
+        revoke_grace=revoke_grace,
     )
 
 
@@ -133,6 +143,8 @@ def posts(
     until_idle: UntilIdle = None,
     metrics_port: MetricsPort = None,
     group_instance_id: GroupInstanceId = None,
+    max_in_flight: MaxInFlight = None,
+    revoke_grace: RevokeGrace = 10.0,
     wait_for_kafka: WaitForKafka = None,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
@@ -147,7 +159,7 @@ def posts(
     mode: LookupMode = fetch_mode  # type: ignore[assignment]
     kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
     settings = posts_consumer.PostsConsumer(
-        loop=loop_settings(posts_topic, group, batch_size, until_idle, group_instance_id),
+        loop=loop_settings(posts_topic, group, batch_size, until_idle, group_instance_id, max_in_flight, revoke_grace),
         out=out,
         source_database=source_database,
         source_collection=source_collection,
@@ -221,6 +233,8 @@ def sms(
     until_idle: UntilIdle = None,
     metrics_port: MetricsPort = None,
     group_instance_id: GroupInstanceId = None,
+    max_in_flight: MaxInFlight = None,
+    revoke_grace: RevokeGrace = 10.0,
     wait_for_kafka: WaitForKafka = None,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
@@ -244,7 +258,7 @@ def sms(
         llm_max_retries,
     )
     settings = sms_consumer.SmsConsumer(
-        loop=loop_settings(sms_topic, group, batch_size, until_idle, group_instance_id),
+        loop=loop_settings(sms_topic, group, batch_size, until_idle, group_instance_id, max_in_flight, revoke_grace),
         out=out,
         source_database=source_database,
         force=force,

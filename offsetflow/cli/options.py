@@ -119,6 +119,26 @@ UntilIdle = Annotated[
     ),
 ]
 BatchSize = Annotated[int, opt("--batch-size", "Records consumed and processed per batch.", **COUNT)]
+MaxInFlight = Annotated[
+    int | None,
+    opt(
+        "--max-in-flight",
+        "Records polled but not yet written, at most (memory stays flat): at the bound the consumer pauses its "
+        "partitions, staying in its group, until half is written. Default: 4 batches, at least 2,000.",
+        **COUNT,
+    ),
+]
+RevokeGrace = Annotated[
+    float,
+    opt(
+        "--revoke-grace",
+        "On a rebalance, seconds to wait for batches still being processed (LLM calls, fetches) before leaving "
+        "them uncommitted to the partitions' next owner; the whole group waits meanwhile. Writes already "
+        "started always finish.",
+        metavar="SECONDS",
+        **NON_NEGATIVE,
+    ),
+]
 ChunkRows = Annotated[int, opt("--chunk-rows", "Rows per Parquet chunk file (per partition).", **COUNT)]
 ChunkMaxAge = Annotated[
     float, opt("--chunk-max-age", "Write a partial chunk after this many seconds, so offsets keep moving.", **POSITIVE)
