@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
+from typing import Any
 
+import polars as pl
 import pytest
 
-from tests.cli import offsetflow
-from tests.pipelines import PostsRun
+from offsetflow.sinks.chunks import list_chunks
+from tests.cli import REPO, offsetflow
+from tests.pipelines import PostsRun, SmsRun
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +70,37 @@ def test_until_idle_waits_for_partitions_held_by_dead_members_instead_of_exiting
     final = offsetflow(*run.consume_argv(*SMALL, "--until-idle", "2"), timeout=300)
     assert "no new records" in final.stderr
     _exactly_once(run, expected)
+
+
+def test_a_rebalance_waits_for_slow_llm_calls_only_the_grace_period_and_loses_nothing(
+    sms_run: SmsRun, llm_factory: Any
+) -> None:
+    """A member's batch waits 8 s for the LLM when a second member joins: the eager rebalance holds the whole
+    group while the first drains, so it waits only --revoke-grace, leaves that batch uncommitted, and whoever
+    is assigned its partition redoes it (the answer, stored as it arrived, is reused)."""
+    llm = llm_factory(latency=8.0)
+    sms_run.seed(users=2, per_user=10)
+    sms_run.produce()
+    argv = sms_run.consume_argv(
+        *llm.args("--llm-batch-size", "5", "--llm-concurrency", "4"), "--chunk-max-age", "0.5", "--revoke-grace", "1"
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-m", "offsetflow", *argv],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    _wait_for_partitions(first)
+    time.sleep(1.5)  # the first batch's calls are out
+    second = offsetflow(*argv, "--until-idle", "3", timeout=300)
+    first.send_signal(signal.SIGTERM)
+    first_out, _ = first.communicate(timeout=120)
+    assert first.returncode == 0, first_out
+    assert re.search(r"rebalance: \d+ records still being processed after 1s were left uncommitted", first_out)
+    assert "error" not in second.stderr.lower()
+    results = sms_run.results()
+    assert len(results) == 20 == len({r["_id"] for r in results})
+    assert sms_run.db.sms_fin_rawdata.count_documents({"isprocessed": True}) == 20
+    frame = pl.read_parquet([c.path for c in list_chunks(sms_run.out, sms_run.topic)])
+    assert frame.height == 20 == frame["sms_id"].n_unique()
