@@ -230,22 +230,7 @@ class OpenAIExtractor(Extractor):
                 time.sleep(wait)
                 delay *= 2
                 continue
-            accepted: dict[str, dict[str, Any]] = {}
-            wrong: dict[str, str] = {}
-            if any(len(named) > 1 for named in answers.values()):
-                # Two results claim one SMS: one of them came from another SMS's text. Trust none of this answer.
-                wrong = {s.sms_id: "malformed model output: several results name one SMS" for s in part}
-            for sms in part:
-                named = answers.get(sms.sms_id, [])
-                if sms.sms_id in wrong:
-                    continue
-                if not named:
-                    wrong[sms.sms_id] = "malformed model output: no result names this SMS"
-                    continue
-                try:
-                    accepted[sms.sms_id] = validate(named[0], sms.sms_id)
-                except InvalidResult as exc:
-                    wrong[sms.sms_id] = f"malformed model output: {exc}"
+            accepted, wrong = judge(part, answers)
             if not wrong or attempt >= retries:
                 return accepted, wrong
             part = [s for s in part if s.sms_id in wrong]
@@ -254,37 +239,12 @@ class OpenAIExtractor(Extractor):
 
     def _request(self, part: Sequence[SmsIn]) -> dict[str, list[dict[str, Any]]]:
         """The results of one chat completion, grouped by the SMS they name (only SMS of this request)."""
-        payload = json.dumps(
-            [{"sms_id": s.sms_id, "sender": s.sender, "body": s.body} for s in part], ensure_ascii=False
-        )
-        max_tokens = self.settings.max_tokens_per_sms * len(part)
-        body = {
-            "model": self.settings.model,
-            "temperature": 0,
-            "max_tokens": max_tokens,
-            "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
-                *FEW_SHOT,
-                {"role": "user", "content": payload},
-            ],
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": "sms_extraction",
-                    "strict": True,
-                    "schema": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["results"],
-                        "properties": {"results": {"type": "array", "items": RESULT_SCHEMA}},
-                    },
-                },
-            },
-        }
+        body = chat_request(self.settings.model, part, self.settings.max_tokens_per_sms)
+        max_tokens = body["max_tokens"]
         data = json.dumps(body).encode()
         held = self.meter.reserve(len(data), max_tokens)  # BudgetExceeded: stop before paying, not after
         try:
-            self.limiter.acquire(len(payload) // 3 + 200 * len(part))
+            self.limiter.acquire(len(body["messages"][-1]["content"]) // 3 + 200 * len(part))
             reply = self._post(data)
         except Retryable as exc:
             if exc.busy or isinstance(exc.__cause__, ConnectionRefusedError):
@@ -299,19 +259,7 @@ class OpenAIExtractor(Extractor):
         usage = usage if isinstance(usage, dict) else {}
         prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
         self.usage.add(prompt, completion, self.meter.charge(held, len(data), prompt, completion))
-        try:
-            content = json.loads(reply["choices"][0]["message"]["content"])
-            results = content["results"]
-            if not isinstance(results, list):
-                raise TypeError("results is not a list")
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise Retryable(f"unreadable answer ({type(exc).__name__})", malformed=True) from exc
-        wanted = {s.sms_id for s in part}
-        named: dict[str, list[dict[str, Any]]] = {}
-        for result in results:
-            if isinstance(result, dict) and result.get("sms_id") in wanted:
-                named.setdefault(result["sms_id"], []).append(result)
-        return named
+        return read_answer(reply, part)
 
     def _post(self, data: bytes) -> dict[str, Any]:
         """POST to chat/completions; ``--llm-timeout`` bounds the whole exchange, a reply that trickles in
@@ -357,6 +305,75 @@ class OpenAIExtractor(Extractor):
         if not isinstance(reply, dict):
             raise Retryable(f"HTTP {status} with a JSON {type(reply).__name__}, not an object", malformed=True)
         return reply
+
+
+def chat_request(model: str, part: Sequence[SmsIn], max_tokens_per_sms: int) -> dict[str, Any]:
+    """The chat-completions request for ``part``: the same online and in a batch file, so both modes ask the
+    model the same question and their results may be reused by each other."""
+    payload = json.dumps([{"sms_id": s.sms_id, "sender": s.sender, "body": s.body} for s in part], ensure_ascii=False)
+    return {
+        "model": model,
+        "temperature": 0,
+        "max_tokens": max_tokens_per_sms * len(part),
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            *FEW_SHOT,
+            {"role": "user", "content": payload},
+        ],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "sms_extraction",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["results"],
+                    "properties": {"results": {"type": "array", "items": RESULT_SCHEMA}},
+                },
+            },
+        },
+    }
+
+
+def read_answer(reply: dict[str, Any], part: Sequence[SmsIn]) -> dict[str, list[dict[str, Any]]]:
+    """The results of one chat completion, grouped by the SMS they name (only SMS of ``part``); an answer
+    that is not the JSON asked for raises ``Retryable`` (malformed)."""
+    try:
+        content = json.loads(reply["choices"][0]["message"]["content"])
+        results = content["results"]
+        if not isinstance(results, list):
+            raise TypeError("results is not a list")
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise Retryable(f"unreadable answer ({type(exc).__name__})", malformed=True) from exc
+    wanted = {s.sms_id for s in part}
+    named: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        if isinstance(result, dict) and result.get("sms_id") in wanted:
+            named.setdefault(result["sms_id"], []).append(result)
+    return named
+
+
+def judge(
+    part: Sequence[SmsIn], answers: dict[str, list[dict[str, Any]]]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Trust per result: accepted results by sms_id and, per SMS without one, why. A result is accepted only
+    if it validates, names its SMS, and is the only one in the answer naming it."""
+    accepted: dict[str, dict[str, Any]] = {}
+    wrong: dict[str, str] = {}
+    if any(len(named) > 1 for named in answers.values()):
+        # Two results claim one SMS: one of them came from another SMS's text. Trust none of this answer.
+        return {}, {s.sms_id: "malformed model output: several results name one SMS" for s in part}
+    for sms in part:
+        named = answers.get(sms.sms_id, [])
+        if not named:
+            wrong[sms.sms_id] = "malformed model output: no result names this SMS"
+            continue
+        try:
+            accepted[sms.sms_id] = validate(named[0], sms.sms_id)
+        except InvalidResult as exc:
+            wrong[sms.sms_id] = f"malformed model output: {exc}"
+    return accepted, wrong
 
 
 def _count(value: Any) -> int:
