@@ -20,7 +20,7 @@ import pytest
 from offsetflow.posts.rows import POST_ROW_SCHEMA
 from offsetflow.sinks.chunks import chunk_topics, list_chunks, open_store, read_chunks, remove_chunks
 from offsetflow.sinks.parquet import ParquetChunkSink
-from offsetflow.sinks.storage import s3_filesystem
+from offsetflow.sinks.storage import StorageError, s3_filesystem
 from offsetflow.stack.s3 import DEV_BUCKET, DEV_SECRET_ACCESS_KEY, S3Server
 from offsetflow.stream.isolate import caused_by_data
 from offsetflow.stream.records import Origin, Output
@@ -173,6 +173,18 @@ def test_a_chunk_straddling_the_committed_offset_is_redone_whole(out: str) -> No
     resume = _sink(out).assigned(0, committed=15)
     assert (resume.existing, resume.removed, resume.rewind_to) == (1, 2, 10)
     assert [(c.first, c.last) for c in list_chunks(out, TOPIC)] == [(0, 9)]
+
+
+def test_a_missing_bucket_or_a_wrong_key_is_one_line_at_start_saying_what_to_fix(
+    out: str, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_store(out).check()  # the dev bucket, even with nothing under the prefix yet
+    with pytest.raises(StorageError, match=f"bucket no-such-{unique} not found.*AWS_ENDPOINT_URL"):
+        open_store(f"s3://no-such-{unique}/out").check()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    with pytest.raises(StorageError, match="AWS_SECRET_ACCESS_KEY") as raised:
+        open_store(out).check()
+    assert "wrong-secret" not in str(raised.value)
 
 
 def test_the_store_of_a_url_is_an_object_store_and_of_a_path_a_directory(out: str, tmp_path: Any) -> None:

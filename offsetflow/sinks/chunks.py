@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from offsetflow import redact
 from offsetflow.sinks.storage import Location, StorageError, filesystem, is_url, local_path, object_store_errors
 
 _CHUNK = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet$")
@@ -105,6 +106,11 @@ class ChunkStore(ABC):
 
     def topic_location(self, topic: str) -> str:
         return f"{self.location.rstrip('/')}/{topic}"
+
+    def check(self) -> None:
+        """Fail at start with one line saying what to fix, rather than at the first chunk (a missing bucket
+        or a wrong key would otherwise show up as writes that keep failing and offsets that never move)."""
+        return None
 
     def remove_topic(self, topic: str) -> Removed:
         """Delete a topic's chunk files and leftovers; nothing else is touched."""
@@ -215,6 +221,27 @@ class ObjectChunkStore(ChunkStore):
 
     def _url(self, key: str) -> str:
         return f"{self.scheme}://{key}"
+
+    def check(self) -> None:
+        bucket, _, prefix = self.root.partition("/")
+        try:
+            with object_store_errors(f"listing {self.location}"):
+                if hasattr(self.fs, "call_s3"):  # one key at most, however big the bucket
+                    self.fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=prefix, MaxKeys=1)
+                elif not self.fs.exists(bucket):
+                    raise FileNotFoundError(bucket)
+        except FileNotFoundError as exc:
+            raise StorageError(
+                f"{self.location}: bucket {bucket} not found ({exc}); create it, or check the endpoint "
+                "(AWS_ENDPOINT_URL) and region (AWS_REGION)"
+            ) from exc
+        except OSError as exc:
+            raise StorageError(
+                redact.text(
+                    f"{self.location} cannot be listed: {exc}; check the credentials (AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and the endpoint (AWS_ENDPOINT_URL)"
+                )
+            ) from exc
 
     def _find(self, prefix: str) -> dict[str, Any]:
         try:

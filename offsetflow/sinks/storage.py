@@ -68,21 +68,29 @@ def split_url(url: str) -> tuple[str, str]:
 def s3_filesystem(env: Mapping[str, str] | None = None) -> Any:
     """An s3fs filesystem that always lists afresh (other consumers write the same prefixes concurrently).
 
-    With ``env`` None, botocore reads the process environment; the endpoint variables are read here too so
-    that an older botocore without ``AWS_ENDPOINT_URL`` support still reaches an S3-compatible server.
+    ``env`` defaults to the process environment. The standard variables are read here and passed on, rather
+    than left to botocore alone: fsspec reuses a filesystem built with the same arguments, so credentials
+    and endpoint must be among them for a changed variable to take effect; and an older botocore without
+    ``AWS_ENDPOINT_URL`` support still reaches an S3-compatible server. Whatever is unset (a profile, an
+    instance role) botocore resolves as the AWS CLI does.
     """
     import s3fs  # type: ignore[import-untyped]
 
     source = env if env is not None else os.environ
-    endpoint = source.get("AWS_ENDPOINT_URL_S3") or source.get("AWS_ENDPOINT_URL")
     kwargs: dict[str, Any] = {"use_listings_cache": False}
+    for name, arg in (
+        ("AWS_ACCESS_KEY_ID", "key"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_SESSION_TOKEN", "token"),
+    ):
+        if source.get(name):
+            kwargs[arg] = source[name]
+    endpoint = source.get("AWS_ENDPOINT_URL_S3") or source.get("AWS_ENDPOINT_URL")
     if endpoint:
         kwargs["endpoint_url"] = endpoint
-    if env is not None:
-        kwargs["key"] = env.get("AWS_ACCESS_KEY_ID")
-        kwargs["secret"] = env.get("AWS_SECRET_ACCESS_KEY")
-        if env.get("AWS_REGION"):
-            kwargs["client_kwargs"] = {"region_name": env["AWS_REGION"]}
+    region = source.get("AWS_REGION") or source.get("AWS_DEFAULT_REGION")
+    if region:
+        kwargs["client_kwargs"] = {"region_name": region}
     return s3fs.S3FileSystem(**kwargs)
 
 
