@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from offsetflow.sms.batch_api import BatchClient, BatchNotFound, BatchRefused, request_line
+from offsetflow.sms.extractors import SmsIn, chat_request, judge, read_answer
 from offsetflow.sms.prompt import SYSTEM_PROMPT
+from offsetflow.stream.retry import TransientError
 from offsetflow.testing.llm_server import Behaviour
 from tests.pipelines import Llm
 
@@ -172,7 +175,7 @@ def test_a_batch_is_refused_for_a_missing_file_a_wrong_purpose_endpoint_or_windo
     llm = start()
     assert status_of(llm, "GET", "/batches/batch_missing") == 404
     request = {"input_file_id": "file-missing", "endpoint": "/v1/chat/completions", "completion_window": "24h"}
-    assert status_of(llm, "POST", "/batches", json.dumps(request).encode()) == 404
+    assert status_of(llm, "POST", "/batches", json.dumps(request).encode()) == 400
     other = upload(llm, requests_file(1), purpose="fine-tune")["id"]
     assert status_of(llm, "POST", "/batches", json.dumps({**request, "input_file_id": other}).encode()) == 400
     good = upload(llm, requests_file(1))["id"]
@@ -181,3 +184,59 @@ def test_a_batch_is_refused_for_a_missing_file_a_wrong_purpose_endpoint_or_windo
             status_of(llm, "POST", "/batches", json.dumps({**request, "input_file_id": good, **wrong}).encode()) == 400
         )
     assert llm.stats()["batches"] == 0
+
+
+def test_the_batch_client_asks_what_online_mode_asks_and_trusts_the_answers_by_the_same_rules(
+    start: Callable[..., Llm],
+) -> None:
+    llm = start(batch_delay=0.3, batch_fail_marker="FAILME")
+    messages = [SmsIn(f"u1-{n}", "AD-BANK", SPEND.format(n=n)) for n in range(9)]
+    messages[4] = SmsIn("u1-4", "AD-BANK", "FAILME Rs.5 debited")
+    parts = {f"req-{i}": messages[i : i + 3] for i in range(0, 9, 3)}
+    client = BatchClient(llm.url)
+    file_id = client.upload(request_line(cid, chat_request("test-model", part, 400)) for cid, part in parts.items())
+    job = client.create(file_id, {"topic": "sms", "offsets": "0:0-8"})
+    assert job.metadata == {"topic": "sms", "offsets": "0:0-8"} and not job.finished
+    while not job.finished:
+        time.sleep(0.05)
+        job = client.retrieve(job.id)
+    assert job.status == "completed" and (job.total, job.completed, job.failed) == (3, 2, 1)
+    outcome = client.outcome(job)
+    assert set(outcome.answers) == {"req-0", "req-6"} and outcome.errors["req-3"][0] == "server_error"
+    accepted: dict[str, dict[str, Any]] = {}
+    for cid, reply in outcome.answers.items():
+        results, wrong = judge(parts[cid], read_answer(reply, parts[cid]))
+        assert not wrong
+        accepted.update(results)
+    assert sorted(accepted) == ["u1-0", "u1-1", "u1-2", "u1-6", "u1-7", "u1-8"]
+    assert accepted["u1-7"]["amount"] == 7.0
+
+
+def test_the_batch_client_reports_expired_requests_as_never_run(start: Callable[..., Llm]) -> None:
+    llm = start(batch_delay=1.0, batch_expire_after=0.25)
+    client = BatchClient(llm.url)
+    parts = {f"s{n}": [SmsIn(f"s{n}", "AD-BANK", SPEND.format(n=n))] for n in range(8)}
+    job = client.create(client.upload(request_line(c, chat_request("m", p, 400)) for c, p in parts.items()))
+    while not job.finished:
+        time.sleep(0.05)
+        job = client.retrieve(job.id)
+    outcome = client.outcome(job)
+    assert job.status == "expired" and len(outcome.answers) == 2
+    assert {code for code, _ in outcome.errors.values()} == {"batch_expired"} and len(outcome.errors) == 6
+
+
+def test_the_batch_client_types_its_errors_the_way_the_consumer_loop_understands_them(
+    start: Callable[..., Llm],
+) -> None:
+    llm = start()
+    client = BatchClient(llm.url)
+    with pytest.raises(BatchNotFound, match="knows no batch batch_missing"):
+        client.retrieve("batch_missing")
+    with pytest.raises(BatchNotFound, match="knows no file file-missing"):
+        client.content("file-missing")
+    with pytest.raises(BatchRefused, match=r"HTTP 400 \(no file with id 'file-missing'\)"):
+        client.create("file-missing")
+    llm.server.shutdown()
+    llm.server.server_close()
+    with pytest.raises(TransientError, match="ConnectionRefusedError"):
+        client.retrieve("batch_000001")

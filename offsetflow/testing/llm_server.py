@@ -149,7 +149,7 @@ class LlmServer(ThreadingHTTPServer):
         with self.store_lock:
             stored = self.files.get(input_id) if isinstance(input_id, str) else None
             if stored is None:
-                return 404, _error(f"no file with id {input_id!r}", "invalid_request_error")
+                return 400, _error(f"no file with id {input_id!r}", "invalid_request_error")
             if stored.purpose != "batch":
                 return 400, _error(f"file {input_id} has purpose {stored.purpose!r}, not 'batch'", "invalid_purpose")
             requests, errors = _parse_batch_input(stored.content)
