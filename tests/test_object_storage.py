@@ -225,3 +225,12 @@ def test_consumer_killed_mid_run_leaves_every_post_exactly_once_in_the_bucket(ru
     assert frame.height == len(expected)
     assert set(frame["post_id"].to_list()) == expected
     assert not run.out.exists()  # nothing went to a local folder
+
+
+@pytest.mark.skipif(not _consume_takes_urls(), reason="`consume posts --out` takes a local path only so far")
+def test_a_consumer_told_to_write_to_a_missing_bucket_says_so_in_one_line(run: PostsRun, s3: S3Server) -> None:
+    offsetflow("topics", "create", "--posts-topic", run.topic, "--sms-topic", f"test.sms.{run.unique}")
+    result = offsetflow(*run.consume_argv("--out", f"s3://no-such-{run.unique}/x"), check=False, timeout=120)
+    assert result.returncode == 1
+    assert f"bucket no-such-{run.unique} not found" in result.stderr
+    assert "Traceback" not in result.stderr
