@@ -181,10 +181,11 @@ class Meter:
         with self._lock:
             return math.ceil(sent_bytes / self._bytes_per_token)
 
-    def reserve(self, sent_bytes: int, max_completion_tokens: int) -> float:
-        """Hold the worst case of one call; raises ``BudgetExceeded`` if it does not fit. Returns the amount
-        held, to hand back to ``charge`` or ``release``."""
-        worst = self.worst_case(sent_bytes, max_completion_tokens)
+    def reserve(self, sent_bytes: int, max_completion_tokens: int, batch: bool | None = None) -> float:
+        """Hold the worst case of one call (or one batch job: its requests' bytes and completion bounds summed,
+        ``batch=True`` for the Batch API's price); raises ``BudgetExceeded`` if it does not fit. Returns the
+        amount held, to hand back to ``charge`` or ``release``."""
+        worst = self.worst_case(sent_bytes, max_completion_tokens, batch)
         with self._lock:
             # (a hair of tolerance: ten calls of $0.001 fit in $0.01, whatever floating point says)
             if self.budget is not None and self.spent + self.reserved + worst > self.budget * (1 + 1e-9):
@@ -192,23 +193,27 @@ class Meter:
             self.reserved += worst
         return worst
 
-    def worst_case(self, sent_bytes: int, max_completion_tokens: int) -> float:
+    def worst_case(self, sent_bytes: int, max_completion_tokens: int, batch: bool | None = None) -> float:
         if self.price is None:
             return 0.0
-        return self.price.cost(self.estimate_prompt_tokens(sent_bytes), max_completion_tokens, self.batch)
+        at_batch_price = self.batch if batch is None else batch
+        return self.price.cost(self.estimate_prompt_tokens(sent_bytes), max_completion_tokens, at_batch_price)
 
     def release(self, held: float) -> None:
         """The call never reached a server that bills for it (refused, busy, unreachable)."""
         with self._lock:
             self.reserved = max(0.0, self.reserved - held)
 
-    def charge(self, held: float, sent_bytes: int, prompt_tokens: int, completion_tokens: int) -> float:
+    def charge(
+        self, held: float, sent_bytes: int, prompt_tokens: int, completion_tokens: int, batch: bool | None = None
+    ) -> float:
         """Replace a reservation by what the call cost; returns it. A call the server did not count (no usage
         in the answer, a timeout, an unreadable answer: it may have billed us all the same) costs its worst
         case. A server that counts more prompt tokens than estimated makes every later estimate as
         pessimistic."""
+        at_batch_price = self.batch if batch is None else batch
         if prompt_tokens or completion_tokens:
-            cost = self.price.cost(prompt_tokens, completion_tokens, self.batch) if self.price is not None else 0.0
+            cost = self.price.cost(prompt_tokens, completion_tokens, at_batch_price) if self.price is not None else 0.0
         else:
             cost = held
         with self._lock:

@@ -1,0 +1,84 @@
+"""Extraction through the Batch API: answers trusted as online, the unanswered sent online, the budget first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from offsetflow.sms.batch_api import BatchClient
+from offsetflow.sms.batch_mode import BatchExtractor
+from offsetflow.sms.cost import BudgetExceeded, Meter, Price
+from offsetflow.sms.extractors import OpenAIExtractor, OpenAISettings, SmsIn
+from offsetflow.testing.llm_server import Behaviour
+from tests.pipelines import Llm
+
+PRICE = Price(prompt=1.0, completion=2.0)
+
+
+@pytest.fixture()
+def start() -> Iterator[Callable[..., Llm]]:
+    servers: list[Llm] = []
+
+    def make(**behaviour: Any) -> Llm:
+        servers.append(Llm(Behaviour(**behaviour)))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.server.shutdown()
+
+
+def batch_extractor(llm: Llm, budget: float | None = None) -> BatchExtractor:
+    online = OpenAIExtractor(OpenAISettings(llm.url, "test-model", batch_size=5, max_retries=1), Meter(PRICE, budget))
+    return BatchExtractor(online, BatchClient(llm.url), poll_interval=0.05)
+
+
+def sms(count: int, bodies: dict[int, str] | None = None) -> list[SmsIn]:
+    text = "Rs.{n}.00 debited from A/c XX7731 to SHOP{n}. UPI Ref 60221133{n:04d}."
+    return [SmsIn(f"s{n}", "AD-BANK", (bodies or {}).get(n, text.format(n=n))) for n in range(count)]
+
+
+def test_a_batch_job_answers_every_sms_at_the_batch_price_without_an_online_call(start: Callable[..., Llm]) -> None:
+    llm = start(batch_delay=0.2)
+    extractor = batch_extractor(llm)
+    early: dict[str, dict[str, Any]] = {}
+    out = extractor.extract(sms(23), early.update)
+    assert len(out.results) == 23 == len(early) and not out.failures
+    assert out.results["s17"]["amount"] == 17.0
+    stats = llm.stats()
+    assert (stats["batches"], stats["batch_requests"], stats["calls"]) == (1, 5, 0)
+    usage = extractor.usage
+    assert usage.calls == 5
+    assert usage.cost == pytest.approx(PRICE.cost(usage.prompt_tokens, usage.completion_tokens, batch=True))
+    assert extractor.meter.reserved == pytest.approx(0)
+
+
+def test_what_an_expired_job_left_unanswered_is_extracted_online_once(start: Callable[..., Llm]) -> None:
+    llm = start(batch_delay=1.0, batch_expire_after=0.4)
+    extractor = batch_extractor(llm)
+    out = extractor.extract(sms(20))
+    assert len(out.results) == 20 and not out.failures
+    stats = llm.stats()
+    assert stats["calls"] > 0 and extractor.sent_online == 20 - 5 * (stats["batch_requests"])
+    assert set(stats["sms_calls"].values()) == {1}  # each SMS sent once: in the job or online, never both
+
+
+def test_a_failed_request_goes_online_and_a_text_the_model_cannot_answer_fails_with_its_reason(
+    start: Callable[..., Llm],
+) -> None:
+    llm = start(batch_delay=0.1, batch_fail_marker="FLAKY", malformed_marker="BROKEN")
+    extractor = batch_extractor(llm)
+    out = extractor.extract(sms(10, {2: "FLAKY Rs.7 debited from A/c XX7731", 7: "BROKEN Rs.5 debited"}))
+    assert set(out.failures) == {"s7"} and "malformed" in out.failures["s7"]
+    assert len(out.results) == 9 and out.results["s2"]["amount"] == 7.0
+
+
+def test_a_job_whose_worst_case_does_not_fit_the_budget_is_never_created(start: Callable[..., Llm]) -> None:
+    llm = start(batch_delay=0.1)
+    extractor = batch_extractor(llm, budget=0.01)
+    with pytest.raises(BudgetExceeded, match=r"LLM budget of \$0.01 reached after \$0"):
+        extractor.extract(sms(40))
+    assert (llm.stats()["files"], llm.stats()["batches"]) == (0, 0)
+    assert extractor.meter.reserved == 0
