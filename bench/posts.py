@@ -102,6 +102,19 @@ def second_ferretdb(wanted: bool) -> Iterator[str | None]:
             server.process.stop()
 
 
+def run_consumer(cmd: list[str]) -> float:
+    """Run the consumer to its end; returns when (perf_counter) it was first assigned partitions."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assigned = None
+    for line in proc.stderr:
+        if assigned is None and "partition " in line:
+            assigned = time.perf_counter()
+    if proc.wait() != 0 or assigned is None:
+        raise SystemExit(f"the consumer failed (exit {proc.returncode})")
+    return assigned
+
+
 def bench(args: argparse.Namespace, sink_uri: str) -> None:
 
     kafka = KafkaSettings(args.bootstrap_servers)
@@ -194,15 +207,20 @@ def bench(args: argparse.Namespace, sink_uri: str) -> None:
             *(["--sink-mongo-uri", sink_uri] if sink_uri != args.mongo_uri else []),
         ]
         started = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        e2e = total / (time.perf_counter() - started - idle)
+        assigned = run_consumer(cmd)
+        ended = time.perf_counter() - idle
+        e2e = total / (ended - started)
+        steady = total / (ended - assigned)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"start-up (process start to first partition assigned): {assigned - started:.1f}s")
+    print(f"end to end from the first assignment: {steady:,.0f} posts/s")
     pipeline_stages = {k: v for k, v in stages.items() if not k.startswith("mongodb fetch") or f"({auto_mode}," in k}
     slowest = min(pipeline_stages, key=lambda k: pipeline_stages[k])
     print(f"end to end (fetch mode {auto_mode}, incl. start-up): {e2e:,.0f} posts/s, peak RSS {peak_mb:,.0f} MiB")
     print(
         f"slowest stage: {slowest} at {pipeline_stages[slowest]:,.0f} posts/s; "
-        f"end to end / slowest = {e2e / pipeline_stages[slowest]:.0%}"
+        f"end to end / slowest = {e2e / pipeline_stages[slowest]:.0%} (from the first assignment: "
+        f"{steady / pipeline_stages[slowest]:.0%})"
     )
     if sink_uri == args.mongo_uri:
         # Fetch and upsert hit the same database: together they bound the pipeline.
@@ -210,7 +228,8 @@ def bench(args: argparse.Namespace, sink_uri: str) -> None:
         ceiling = 1 / (1 / fetch + 1 / stages["mongodb upsert"])
         print(
             f"database ceiling (fetch and upsert share one server): {ceiling:,.0f} posts/s; "
-            f"end to end / ceiling = {e2e / ceiling:.0%} (goal >= 90%)"
+            f"end to end / ceiling = {e2e / ceiling:.0%}, from the first assignment {steady / ceiling:.0%} "
+            "(goal >= 90%)"
         )
     else:
         print("(two database servers: the goal is end to end / slowest >= 80%)")

@@ -4,7 +4,6 @@ then written to Parquet chunks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
@@ -13,9 +12,10 @@ from offsetflow import codec
 from offsetflow.lookup import LookupMode
 from offsetflow.posts.fetch import PostFetcher
 from offsetflow.posts.rows import POST_ROW_SCHEMA
-from offsetflow.sinks.chunks import list_chunks
+from offsetflow.sinks.chunks import list_chunks, topic_location
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink
+from offsetflow.sinks.storage import Location
 from offsetflow.stream.loop import LoopSettings, RunSummary
 from offsetflow.stream.pipeline import Pipeline
 
@@ -23,7 +23,7 @@ from offsetflow.stream.pipeline import Pipeline
 @dataclass(frozen=True)
 class PostsConsumer:
     loop: LoopSettings
-    out: Path
+    out: Location
     source_database: str
     source_collection: str
     sink_database: str
@@ -44,7 +44,7 @@ def build(settings: PostsConsumer, source: MongoClient[dict[str, Any]], sink: Mo
 
     def report(summary: RunSummary) -> list[str]:
         return [
-            f"Parquet: {len(list_chunks(s.out, topic))} chunk files under {s.out / topic}",
+            f"Parquet: {len(list_chunks(s.out, topic))} chunk files under {topic_location(s.out, topic)}",
             f"MongoDB: {sampled.estimated_document_count():,} documents in {s.sink_database}.{s.sink_collection}",
             f"dead letters: {summary.dead_letters:,} in {s.loop.dlq_topic}"
             if summary.dead_letters

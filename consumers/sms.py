@@ -4,16 +4,16 @@ processed at its source, then the results written to Parquet chunks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
 
 from offsetflow import codec
-from offsetflow.sinks.chunks import list_chunks
+from offsetflow.sinks.chunks import list_chunks, topic_location
 from offsetflow.sinks.mark import MarkProcessedSink
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink
+from offsetflow.sinks.storage import Location
 from offsetflow.sms.extractors import Extractor
 from offsetflow.sms.process import SmsProcessor
 from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
@@ -26,7 +26,7 @@ from offsetflow.stream.pipeline import Pipeline
 @dataclass(frozen=True)
 class SmsConsumer:
     loop: LoopSettings
-    out: Path
+    out: Location
     source_database: str
     force: bool  # extract again even where a result for this model and prompt version is stored
     chunk_rows: int
@@ -56,7 +56,7 @@ def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: 
             f"({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion); "
             f"stored results reused: {processor.reused:,}",
             f"MongoDB: {s.source_database}.{RESULTS} upserted, {s.source_database}.{RAW} marked processed",
-            f"Parquet: {len(list_chunks(s.out, topic))} chunk files under {s.out / topic}",
+            f"Parquet: {len(list_chunks(s.out, topic))} chunk files under {topic_location(s.out, topic)}",
             f"dead letters: {summary.dead_letters:,} in {s.loop.dlq_topic}",
         ]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,7 +26,7 @@ from offsetflow.cli.options import (
     MetricsPort,
     MongoOption,
     MongoUri,
-    OutDir,
+    OutLocation,
     PostsTopic,
     RevokeGrace,
     SmsTopic,
@@ -40,6 +39,7 @@ from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, Conf
 from offsetflow.consumers import posts as posts_consumer
 from offsetflow.consumers import sms as sms_consumer
 from offsetflow.lookup import LookupMode
+from offsetflow.sinks.chunks import open_store
 from offsetflow.sms.extractors import Extractor, OpenAIExtractor, OpenAISettings, RulesExtractor
 from offsetflow.stream.loop import LoopSettings, RunSummary
 from offsetflow.stream.metrics import LoopMetrics
@@ -118,7 +118,7 @@ def run(pipeline: Pipeline, kafka: KafkaSettings, metrics_port: int | None) -> N
 
 @app.command()
 def posts(
-    out: OutDir = Path("out/posts"),
+    out: OutLocation = "out/posts",
     group: Group = "posts-fetcher",
     posts_topic: PostsTopic = topics.POSTS_IDS,
     source_database: SourceDatabase = "social",
@@ -173,6 +173,7 @@ def posts(
     )
     with mongo.client() as client, ExitStack() as closing:
         ready(kafka, mongo, posts_topic, "--posts-topic", wait_for_kafka)
+        open_store(out).check()
         sink_client = (
             closing.enter_context(options.mongo(sink_mongo_uri, mongo_option).client()) if sink_mongo_uri else client
         )
@@ -223,7 +224,7 @@ def sms(
         int, opt("--llm-max-retries", "Retries on 429/5xx/timeouts/malformed output.", **NON_NEGATIVE)
     ] = 5,
     force: Annotated[bool, opt("--force", "Re-extract SMS whose result for this model and prompt is stored.")] = False,
-    out: OutDir = Path("out/sms"),
+    out: OutLocation = "out/sms",
     group: Group = "sms-processor",
     sms_topic: SmsTopic = topics.SMS_RAW,
     source_database: SourceDatabase = "sms",
@@ -267,4 +268,5 @@ def sms(
     )
     with mongo.client() as client:
         ready(kafka, mongo, sms_topic, "--sms-topic", wait_for_kafka)
+        open_store(out).check()
         run(sms_consumer.build(settings, client, extractor), kafka, metrics_port)
