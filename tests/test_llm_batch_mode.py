@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from offsetflow.sms.batch_api import BatchClient
-from offsetflow.sms.batch_mode import BatchExtractor
+from offsetflow.sms.batch_api import BatchClient, request_line
+from offsetflow.sms.batch_mode import JOB_KEY, BatchExtractor, job_key
 from offsetflow.sms.cost import BudgetExceeded, Meter, Price
 from offsetflow.sms.extractors import OpenAIExtractor, OpenAISettings, SmsIn
 from offsetflow.testing.llm_server import Behaviour
@@ -82,3 +82,30 @@ def test_a_job_whose_worst_case_does_not_fit_the_budget_is_never_created(start: 
         extractor.extract(sms(40))
     assert (llm.stats()["files"], llm.stats()["batches"]) == (0, 0)
     assert extractor.meter.reserved == 0
+
+
+def test_a_job_already_created_for_the_same_sms_is_resumed_not_paid_for_again(start: Callable[..., Llm]) -> None:
+    llm = start(batch_delay=0.3)
+    batch = sms(12)
+    crashed = batch_extractor(llm)
+    requests = crashed.requests(batch)
+    client = BatchClient(llm.url)
+    # A consumer that created the job and died before it could record or collect it:
+    client.create(client.upload(line for _, line in requests.values()), {JOB_KEY: job_key(requests)})
+    for _ in range(3):  # other jobs created since, so the job is found past the first page
+        client.create(client.upload([next(iter(requests.values()))[1]]), {JOB_KEY: "another"})
+
+    restarted = batch_extractor(llm)
+    out = restarted.extract(batch)
+    assert len(out.results) == 12 and not out.failures
+    assert (restarted.jobs, restarted.resumed, llm.stats()["batches"]) == (0, 1, 4)
+    assert llm.stats()["calls"] == 0
+
+
+def test_listing_jobs_pages_through_all_of_them_newest_first(start: Callable[..., Llm]) -> None:
+    llm = start(batch_delay=0.1)
+    client = BatchClient(llm.url)
+    lines = [[request_line(f"r{n}", {"messages": [{"content": "[]"}]})] for n in range(5)]
+    created = [client.create(client.upload(line)) for line in lines]
+    assert [job.id for job, _ in client.jobs(page=2)] == [job.id for job in reversed(created)]
+    assert client.find(JOB_KEY, "nothing", since=0) is None

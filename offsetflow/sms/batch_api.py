@@ -14,7 +14,7 @@ import http.client
 import json
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,28 @@ class BatchClient:
 
     def retrieve(self, batch_id: str) -> BatchJob:
         return BatchJob.of(self._json("GET", f"/batches/{urllib.parse.quote(batch_id)}"))
+
+    def jobs(self, page: int = 100) -> Iterator[tuple[BatchJob, int]]:
+        """Every job of the account, newest first, with its creation time (epoch seconds), page by page."""
+        after: str | None = None
+        while True:
+            query = urllib.parse.urlencode({"limit": page, **({"after": after} if after else {})})
+            listing = self._json("GET", f"/batches?{query}")
+            for raw in listing.get("data") or []:
+                yield BatchJob.of(raw), int(raw.get("created_at") or 0)
+            after = listing.get("last_id")
+            if not listing.get("has_more") or not after:
+                return
+
+    def find(self, key: str, value: str, since: float) -> BatchJob | None:
+        """The newest job created since ``since`` (epoch seconds) whose metadata has ``key`` = ``value``: how a
+        client that crashed between creating a job and recording its id finds the job it already paid for."""
+        for job, created in self.jobs():
+            if created < since:
+                return None  # newest first: the rest are older still
+            if job.metadata.get(key) == value:
+                return job
+        return None
 
     def cancel(self, batch_id: str) -> BatchJob:
         return BatchJob.of(self._json("POST", f"/batches/{urllib.parse.quote(batch_id)}/cancel", b""))

@@ -16,6 +16,7 @@ the job is created so that a restarted consumer polls the job it paid for instea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -37,6 +38,17 @@ from offsetflow.sms.extractors import (
 
 log = logging.getLogger("offsetflow")
 
+# The metadata a job is created with, naming its requests: the same SMS in the same order give the same key,
+# so a retry of the batch (or a restart that reads it again) finds the job instead of paying for another.
+JOB_KEY = "offsetflow_job"
+# Jobs older than their 24 h completion window are over; looking further back would only read more pages.
+RESUMABLE = 25 * 3600
+
+
+def job_key(requests: dict[str, tuple[list[SmsIn], dict[str, Any]]]) -> str:
+    lines = json.dumps([line for _, line in requests.values()], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(lines.encode()).hexdigest()[:32]
+
 
 class BatchExtractor(Extractor):
     text_only = True
@@ -51,6 +63,7 @@ class BatchExtractor(Extractor):
         self.usage = online.usage  # one account of calls, tokens and money, whichever way they were made
         self.meter = online.meter
         self.jobs = 0
+        self.resumed = 0  # jobs found already created for the same requests (a retry, a restart), not paid again
         self.sent_online = 0  # SMS the batch left unanswered, extracted online instead
 
     def requests(self, batch: Sequence[SmsIn]) -> dict[str, tuple[list[SmsIn], dict[str, Any]]]:
@@ -68,14 +81,20 @@ class BatchExtractor(Extractor):
         if not batch:
             return Extracted()
         requests = self.requests(batch)
+        key = job_key(requests)
         held = self._reserve(requests)
         try:
-            job = self.client.create(
-                self.client.upload(line for _, line in requests.values()),
-                {"offsetflow": "sms", "model": self.model, "prompt_version": self.prompt_version},
-            )
-            self.jobs += 1
-            log.info("batch job %s created: %d requests for %d SMS", job.id, len(requests), len(batch))
+            job = self.client.find(JOB_KEY, key, since=time.time() - RESUMABLE)
+            if job is None or job.status == "failed":  # failed: its input was refused, nothing was run or paid
+                job = self.client.create(
+                    self.client.upload(line for _, line in requests.values()),
+                    {JOB_KEY: key, "model": self.model[:400], "prompt_version": self.prompt_version},
+                )
+                self.jobs += 1
+                log.info("batch job %s created: %d requests for %d SMS", job.id, len(requests), len(batch))
+            else:
+                self.resumed += 1
+                log.info("batch job %s (%s) already covers these %d SMS: resuming it", job.id, job.status, len(batch))
             job = self._wait(job)
         except BaseException:
             for amount in held.values():

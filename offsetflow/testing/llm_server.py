@@ -25,6 +25,7 @@ import random
 import re
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -185,9 +186,15 @@ class LlmServer(ThreadingHTTPServer):
                 self._advance(job)
             return self.describe_batch(job)
 
-    def list_batches(self) -> list[dict[str, Any]]:
+    def list_batches(self, after: str | None = None, limit: int = 20) -> tuple[list[dict[str, Any]], bool]:
+        """A page of jobs, newest first, starting after the job ``after`` (OpenAI's cursor); and whether more
+        follow."""
         with self.store_lock:
-            return [self.describe_batch(job) for job in reversed(self.batches.values())]
+            jobs = list(reversed(self.batches.values()))
+            ids = [job.id for job in jobs]
+            start = ids.index(after) + 1 if after in ids else 0
+            page = jobs[start : start + limit]
+            return [self.describe_batch(job) for job in page], start + limit < len(jobs)
 
     def describe_batch(self, job: BatchJob) -> dict[str, Any]:
         """The job as OpenAI shows it, moved on to what its clock says (call with ``store_lock`` held)."""
@@ -403,10 +410,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(404, _error(f"no batch with id {match[1]!r}", "invalid_request_error"))
             return self._send(200, job)
         if path == "/v1/batches":
-            jobs = srv.list_batches()
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            limit = int(query.get("limit", ["20"])[0])
+            jobs, more = srv.list_batches(query.get("after", [None])[0], max(1, min(100, limit)))
             first, last = (jobs[0]["id"], jobs[-1]["id"]) if jobs else (None, None)
             return self._send(
-                200, {"object": "list", "data": jobs, "first_id": first, "last_id": last, "has_more": False}
+                200, {"object": "list", "data": jobs, "first_id": first, "last_id": last, "has_more": more}
             )
         stats = srv.stats
         with stats.lock:
