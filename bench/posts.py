@@ -12,6 +12,7 @@ MongoDB upsert alone, and the whole fetcher end to end (as a child process, for 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import socket
 import subprocess
@@ -37,7 +38,7 @@ from offsetflow.producers.posts import PostSample, produce_post_ids
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink
 from offsetflow.stack.ferretdb import FerretDBServer
-from offsetflow.stack.local import default_cache_dir
+from offsetflow.stack.local import LocalStack, default_cache_dir
 from offsetflow.stream.contracts import Sink
 from offsetflow.stream.records import Origin, Output
 from offsetflow.topics import dlq_for, ensure_topics
@@ -79,14 +80,15 @@ def main() -> None:
         "the source's server: then the stages no longer share one database",
     )
     args = parser.parse_args()
-    with second_ferretdb(args.second_ferretdb) as sink_uri:
+    with second_ferretdb(args.second_ferretdb) as (sink_uri, args.second_pid):
         bench(args, sink_uri or args.mongo_uri)
 
 
 @contextmanager
-def second_ferretdb(wanted: bool) -> Iterator[str | None]:
+def second_ferretdb(wanted: bool) -> Iterator[tuple[str | None, int | None]]:
+    """A second FerretDB's URI and pid, or (None, None)."""
     if not wanted:
-        yield None
+        yield None, None
         return
     with tempfile.TemporaryDirectory() as data:
         with socket.socket() as sock:
@@ -97,9 +99,25 @@ def second_ferretdb(wanted: bool) -> Iterator[str | None]:
         server.start()
         print(f"sink: a second FerretDB at {server.uri}", flush=True)
         try:
-            yield server.uri
+            yield server.uri, server.process.pid()
         finally:
             server.process.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def servers() -> dict[str, int]:
+    """The local stack's servers that share the machine with the consumer (by pid)."""
+    return {row.name: row.pid for row in LocalStack.create().status() if row.pid is not None}
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_consumer(cmd: list[str]) -> float:
@@ -206,14 +224,28 @@ def bench(args: argparse.Namespace, sink_uri: str) -> None:
             args.mongo_uri,
             *(["--sink-mongo-uri", sink_uri] if sink_uri != args.mongo_uri else []),
         ]
+        pids = servers() | ({"second ferretdb": args.second_pid} if args.second_pid else {})
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        consumer_cpu = children_cpu()
         started = time.perf_counter()
         assigned = run_consumer(cmd)
+        wall = time.perf_counter() - started
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu["consumer"] = children_cpu() - consumer_cpu
         ended = time.perf_counter() - idle
         e2e = total / (ended - started)
         steady = total / (ended - assigned)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"start-up (process start to first partition assigned): {assigned - started:.1f}s")
     print(f"end to end from the first assignment: {steady:,.0f} posts/s")
+    # On a small machine the stages share the CPU: a ceiling measured with each stage alone assumes the
+    # others cost nothing. This says how busy the cores were during the whole run (idle wait included).
+    cores = os.cpu_count() or 1
+    busy = sum(cpu.values())
+    shares = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]))
+    print(
+        f"CPU during end to end ({wall:.1f}s wall, {cores} cores): {shares}; {busy / (wall * cores):.0%} of the cores"
+    )
     pipeline_stages = {k: v for k, v in stages.items() if not k.startswith("mongodb fetch") or f"({auto_mode}," in k}
     slowest = min(pipeline_stages, key=lambda k: pipeline_stages[k])
     print(f"end to end (fetch mode {auto_mode}, incl. start-up): {e2e:,.0f} posts/s, peak RSS {peak_mb:,.0f} MiB")
