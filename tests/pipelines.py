@@ -26,6 +26,17 @@ from tests.cli import REPO, offsetflow
 PLATFORMS = "twitter,facebook,telegram"
 
 
+def spawn(argv: list[str]) -> subprocess.Popen[str]:
+    """``offsetflow *argv`` in the background, its output (stdout and stderr together) readable line by line."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "offsetflow", *argv],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def loop(topic: str, group: str, batch_size: int, until_idle: float) -> LoopSettings:
     return LoopSettings(topic, group, dlq_for(topic), batch_size, until_idle=until_idle)
 
@@ -111,13 +122,7 @@ class PostsRun:
         return posts.build(settings, self.mongo, self.mongo)
 
     def spawn(self, argv: list[str]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "offsetflow", *argv],
-            cwd=REPO,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        return spawn(argv)
 
     def parquet(self) -> pl.DataFrame:
         files = [c.path for c in list_chunks(self.out, self.topic)]

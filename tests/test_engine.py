@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from typing import Any
@@ -15,8 +14,8 @@ import polars as pl
 import pytest
 
 from offsetflow.sinks.chunks import list_chunks
-from tests.cli import REPO, offsetflow
-from tests.pipelines import PostsRun, SmsRun
+from tests.cli import offsetflow
+from tests.pipelines import PostsRun, SmsRun, spawn
 
 pytestmark = pytest.mark.slow
 
@@ -84,13 +83,7 @@ def test_a_rebalance_waits_for_slow_llm_calls_only_the_grace_period_and_loses_no
     argv = sms_run.consume_argv(
         *llm.args("--llm-batch-size", "5", "--llm-concurrency", "4"), "--chunk-max-age", "0.5", "--revoke-grace", "1"
     )
-    first = subprocess.Popen(
-        [sys.executable, "-m", "offsetflow", *argv],
-        cwd=REPO,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    first = spawn(argv)
     _wait_for_partitions(first)
     time.sleep(1.5)  # the first batch's calls are out
     second = offsetflow(*argv, "--until-idle", "3", timeout=300)

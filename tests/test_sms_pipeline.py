@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import asdict, fields
 from typing import Any
@@ -18,8 +16,8 @@ from offsetflow.sms.result import validate
 from offsetflow.sms.rules import extract
 from offsetflow.sms.synthetic import Truth, sms_for_user
 from offsetflow.topics import dlq_for
-from tests.cli import REPO, offsetflow
-from tests.pipelines import SmsRun
+from tests.cli import offsetflow
+from tests.pipelines import SmsRun, spawn
 
 FIELDS = [f.name for f in fields(Truth) if f.name != "is_transaction"]
 
@@ -62,13 +60,7 @@ def test_killed_processor_leaves_every_sms_once_and_pays_for_no_stored_result_tw
         *llm.args("--llm-batch-size", "5", "--llm-concurrency", "2"), "--batch-size", "20", "--chunk-max-age", "0.5"
     )
     for delay in (1.5, 2.5):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "offsetflow", *argv],
-            cwd=REPO,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        proc = spawn(argv)
         assert proc.stdout is not None
         while "partition" not in proc.stdout.readline():
             assert proc.poll() is None
