@@ -134,6 +134,7 @@ def redrive(
     error_type: Annotated[str | None, opt("--error-type", "Only dead letters of this kind (e.g. not_found).")] = None,
     again: Annotated[bool, opt("--again", "Also redrive dead letters that were redriven before.")] = False,
     dry_run: Annotated[bool, opt("--dry-run", "Show what would be redriven, change nothing.")] = False,
+    as_json: Annotated[bool, opt("--json", "Also print what was redriven as JSON, for scripts.")] = False,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
 ) -> None:
@@ -159,7 +160,13 @@ def redrive(
         console.print(f"  {d.topic} {_id(d)} -> {d.origin}: {d.error_type}: {d.reason}")
     if dry_run:
         console.print(f"dry run: {len(chosen):,} dead letters would be redriven")
-        return
-    sent = dlq.redrive(kafka, chosen)
-    skipped = " (already redriven ones skipped; --again sends them once more)" if ids and len(chosen) < len(ids) else ""
-    console.print(f"redrove {sent:,} dead letters to their source topics{skipped}")
+        sent = 0
+    else:
+        sent = dlq.redrive(kafka, chosen)
+        skipped = (
+            " (already redriven ones skipped; --again sends them once more)" if len(chosen) < len(ids or []) else ""
+        )
+        console.print(f"redrove {sent:,} dead letters to their source topics{skipped}")
+    if as_json:  # stdout: the lines above are on stderr
+        report = {"dry_run": dry_run, "redriven": sent, "letters": [_summary(d) for d in chosen]}
+        print(json.dumps({**report, "source_documents": len(sources)}, indent=2, default=str))
