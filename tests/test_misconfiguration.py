@@ -23,6 +23,7 @@ import pytest
 import typer.main
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
 
 from offsetflow import kafka_logs
 from offsetflow.cli import app, errors
@@ -342,6 +343,26 @@ def test_a_mongodb_uri_pymongo_cannot_use_is_one_line_without_the_password(uri: 
     result = offsetflow("seed", "posts", "--mongo-uri", uri, "--actors", "1", check=False)
     assert_one_line_error(result, 2, "--mongo-uri", "mongodb://")
     assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "words"),
+    [
+        ("posts", (".posts/actors already hold", "pass --replace to drop and reseed them")),
+        ("sms", (".sms_fin_rawdata already holds", "pass --replace to drop and reseed it")),
+    ],
+)
+def test_seeding_into_a_source_that_holds_data_refuses_naming_replace(
+    unique: str, pipeline: str, words: tuple[str, ...], mongo: MongoClient[dict[str, Any]]
+) -> None:
+    database = f"seeded_{unique}"
+    small = ("--actors", "1", "--posts-per-actor", "1") if pipeline == "posts" else ("--users", "1", "--per-user", "1")
+    try:
+        offsetflow("seed", pipeline, *small, "--source-database", database)
+        refused = offsetflow("seed", pipeline, *small, "--source-database", database, check=False)
+        assert_one_line_error(refused, 1, database, *words)
+    finally:
+        mongo.drop_database(database)
 
 
 # -- 4. replay of a group that does not exist -----------------------------------------------------------------------
