@@ -87,10 +87,10 @@ def test_a_budget_stops_the_consumer_before_it_could_pass_it_and_a_higher_one_fi
     def extractor(budget: float) -> OpenAIExtractor:
         return OpenAIExtractor(OpenAISettings(llm.url, "test-model", batch_size=5, concurrency=2), Meter(price, budget))
 
-    capped = extractor(2.0)
-    with pytest.raises(BudgetExceeded, match=r"^LLM budget of \$2.00 reached after \$[0-9.]+: raise --llm-budget"):
+    capped = extractor(1.0)
+    with pytest.raises(BudgetExceeded, match=r"^LLM budget of \$1.00 reached after \$[0-9.]+: raise --llm-budget"):
         consume(sms_run, kafka, capped)
-    assert 0 < capped.usage.calls < 20 and capped.meter.spent <= 2.0
+    assert 0 < capped.usage.calls < 20 and capped.meter.spent <= 1.0
     paid = set(llm.stats()["sms_calls"])
     assert {row["_id"] for row in sms_run.results()} == paid  # every result paid for is stored
 
