@@ -208,13 +208,3 @@ def require_topic(names: set[str], kafka: KafkaSettings, topic: str, settle: flo
             break
     if topic not in names:
         raise MissingTopic(topic, kafka.describe())
-
-
-def require_topics(names: set[str], kafka: KafkaSettings, topic: str, flag: str, settle: float = 5.0) -> None:
-    """``require_topic`` for callers that still pass the flag naming ``topic``: kept until they call
-    `offsetflow.cli.errors.require_topic`, which is where a flag belongs."""
-    try:
-        require_topic(names, kafka, topic, settle)
-    except MissingTopic as exc:
-        exc.flag = flag
-        raise

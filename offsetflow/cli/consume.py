@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from offsetflow import redact, topics
-from offsetflow.cli import options
+from offsetflow.cli import errors, options
 from offsetflow.cli.options import (
     COUNT,
     NON_NEGATIVE,
@@ -58,7 +58,7 @@ def ready(kafka: KafkaSettings, mongo: MongoSettings, topic: str, flag: str, wai
     console.print(f"Kafka at {kafka.describe()}, MongoDB at {mongo.describe()}", highlight=False)
     names = topics.wait_for_kafka(kafka, wait, say=console.print)
     for name in (topic, topics.dlq_for(topic)):
-        topics.require_topics(names, kafka, name, flag)
+        errors.require_topic(names, kafka, name, flag)
 
 
 def loop_settings(

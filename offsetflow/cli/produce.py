@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from offsetflow import topics
-from offsetflow.cli import options
+from offsetflow.cli import errors, options
 from offsetflow.cli.options import (
     COUNT,
     BootstrapServers,
@@ -43,7 +43,7 @@ def _settings(
     producer is a job that runs once; `restart: on-failure` reruns it), and the output topic exists."""
     kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
     mongo.client(connect=False).close()
-    topics.require_topics(topics.require_kafka(kafka), kafka, topic, flag)
+    errors.require_topic(topics.require_kafka(kafka), kafka, topic, flag)
     return kafka, mongo
 
 
