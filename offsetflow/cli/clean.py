@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,7 +23,15 @@ class NotConfirmed(RuntimeError):
 
 def clean(
     group: Annotated[str | None, opt("--group", "Delete this consumer group and its committed offsets.")] = None,
-    out: Annotated[Path | None, opt("--out", "Remove the chunk files under this output directory.")] = None,
+    out: Annotated[
+        str | None,
+        opt(
+            "--out",
+            "Remove the chunk files under this output: a directory or an object-store URL (s3://bucket/prefix).",
+            metavar="DIR|URL",
+            callback=options.optional_output_location,
+        ),
+    ] = None,
     topic: Annotated[
         list[str] | None,
         opt("--topic", "With --out: only these topics' chunk files [default: the group's topics, or all]."),
@@ -33,12 +40,12 @@ def clean(
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
 ) -> None:
-    """Delete a group's checkpoint and/or an output directory's chunk files.
+    """Delete a group's checkpoint and/or an output's chunk files.
 
     --group deletes the consumer group and its committed offsets: its next run starts from the earliest record.
-    --out removes chunk files (only offsetflow's own chunk and temp files, nothing else in the directory).
-    Together, `--group G --out DIR` starts that pipeline over from scratch. Refuses while a consumer of the
-    group, or of the chunk files' topics, runs; asks before deleting unless --yes.
+    --out removes chunk files, from a directory or a bucket prefix (only offsetflow's own chunk and temp files,
+    nothing else there). Together, `--group G --out DIR|URL` starts that pipeline over from scratch. Refuses
+    while a consumer of the group, or of the chunk files' topics, runs; asks before deleting unless --yes.
     """
     if group is None and out is None:
         raise typer.BadParameter("name --group, --out, or both")

@@ -101,6 +101,16 @@ def _output_location(value: str) -> str:
     return value
 
 
+def optional_output_location(value: str | None) -> str | None:
+    """``--out`` where it may be left out (``clean``), kept as ``OutLocation`` keeps it."""
+    return None if value is None else _output_location(value)
+
+
+def output_locations(values: list[str] | None) -> list[str] | None:
+    """A repeatable ``--out`` (``status``), each kept as ``OutLocation`` keeps it."""
+    return None if values is None else [_output_location(v) for v in values]
+
+
 OutLocation = Annotated[
     str,
     opt(

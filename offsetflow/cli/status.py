@@ -1,10 +1,9 @@
-"""`offsetflow status`: every group's checkpoint, lag and ETA, chunk files on disk, dead letters waiting."""
+"""`offsetflow status`: every group's checkpoint, lag and ETA, chunk files (on disk or in a bucket), dead letters."""
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Annotated
 
 from rich.console import Console
@@ -17,7 +16,7 @@ from offsetflow.ops.groups import GroupState
 from offsetflow.ops.status import Status, collect
 from offsetflow.stream.progress import format_duration
 
-DEFAULT_OUT_DIRS = [Path("out/posts"), Path("out/sms")]
+DEFAULT_OUT_DIRS = ["out/posts", "out/sms"]
 
 
 def ago(ms: int | None) -> str:
@@ -38,7 +37,14 @@ def size(n: int) -> str:
 def status(
     group: Annotated[str | None, opt("--group", "Only this consumer group [default: every group].")] = None,
     out: Annotated[
-        list[Path] | None, opt("--out", "Chunk-file directory to report, repeatable [default: out/posts, out/sms].")
+        list[str] | None,
+        opt(
+            "--out",
+            "Where chunk files to report are: a directory or an object-store URL (s3://bucket/prefix), repeatable "
+            "[default: out/posts, out/sms].",
+            metavar="DIR|URL",
+            callback=options.output_locations,
+        ),
     ] = None,
     as_json: Annotated[bool, opt("--json", "Print JSON for scripts instead of tables.")] = False,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
@@ -47,8 +53,8 @@ def status(
     """Where every pipeline stands: checkpoints, lag, ETA, chunk files, dead letters.
 
     Per consumer group and partition: committed offset, end offset, lag, the consumer that owns it, the last
-    commit, the recent rate and an ETA. Then chunk files per output directory and dead letters per dead-letter
-    topic. It only reads, so it is safe while consumers run.
+    commit, the recent rate and an ETA. Then chunk files per output (a directory, or a bucket prefix: one listing
+    per topic) and dead letters per dead-letter topic. It only reads, so it is safe while consumers run.
     """
     report = collect(options.reachable_kafka(bootstrap_servers, kafka_config), group, out or DEFAULT_OUT_DIRS)
     if as_json:
@@ -96,9 +102,9 @@ def _group_table(state: GroupState) -> Table:
 
 def _print_outputs(console: Console, report: Status) -> None:
     if not report.outputs:
-        console.print("chunk files: none in the output directories")
+        console.print("chunk files: none in the outputs (--out)")
         return
-    table = Table("directory", "topic", "partitions", "files", "size", "up to offset", title="chunk files")
+    table = Table("output", "topic", "partitions", "files", "size", "up to offset", title="chunk files")
     for o in report.outputs:
         table.add_row(str(o.directory), o.topic, str(o.partitions), f"{o.files:,}", size(o.bytes), f"{o.last_offset:,}")
     console.print(table)

@@ -1,5 +1,8 @@
 """Cleaning: forgetting a group's checkpoint and/or removing chunk files, planned in full before anything goes.
 
+Chunk files may be in a local directory or under an object-store URL; either way only offsetflow's own chunk
+files (and a local disk's temp leftovers) are removed, found by listing, never by deleting a whole prefix.
+
 A plan is made first and shown, so a user sees every deletion before saying yes. Planning already refuses
 while a consumer of the group, or of the chunk files' topics, runs: a live member would commit over the
 deleted group, or go on writing next to files being removed. Other groups that committed past the removed
@@ -10,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from offsetflow.ops.groups import Groups
-from offsetflow.sinks.chunks import chunk_topics, list_chunks, remove_chunks
+from offsetflow.sinks.chunks import open_store, remove_chunks
+from offsetflow.sinks.storage import Location
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class GroupDeletion:
 
 @dataclass(frozen=True)
 class ChunkRemoval:
-    directory: Path
+    directory: str  # a local directory or an object-store URL, as the store names it
     topic: str
     files: int
     readers: tuple[str, ...]  # other groups that committed past these chunks: they will not rewrite them
@@ -43,13 +46,13 @@ class GroupDeleted:
 
 @dataclass(frozen=True)
 class ChunksRemoved:
-    directory: Path
+    directory: str
     topic: str
     files: int
     bytes: int
 
 
-def plan(groups: Groups, group: str | None, out: Path | None, topics: Sequence[str] = ()) -> CleanPlan:
+def plan(groups: Groups, group: str | None, out: Location | None, topics: Sequence[str] = ()) -> CleanPlan:
     """What deleting ``group`` and/or the chunk files under ``out`` would remove; raises ``GroupActive``
     while a consumer that would be disturbed runs.
 
@@ -65,12 +68,15 @@ def plan(groups: Groups, group: str | None, out: Path | None, topics: Sequence[s
         )
     removals = []
     if out is not None:
-        for topic in list(topics) or group_topics or chunk_topics(out):
+        store = open_store(out)
+        store.check()  # a missing bucket or a refused key: one line before anything is deleted
+        for topic in list(topics) or group_topics or store.topics():
             readers = _groups_on(groups, topic, exclude=group)
             for name, active in readers:
                 if active:
                     groups.require_idle(name, f"remove chunk files of {topic}")
-            removals.append(ChunkRemoval(out, topic, len(list_chunks(out, topic)), tuple(name for name, _ in readers)))
+            files = len(store.list_chunks(topic))
+            removals.append(ChunkRemoval(store.location, topic, files, tuple(name for name, _ in readers)))
     return CleanPlan(deletion, tuple(removals))
 
 

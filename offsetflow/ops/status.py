@@ -1,23 +1,23 @@
-"""Where everything stands: groups and their lag, chunk files on disk, dead letters waiting."""
+"""Where everything stands: groups and their lag, chunk files (on disk or in a bucket), dead letters waiting."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from offsetflow.config import KafkaSettings
 from offsetflow.ops import dlq
 from offsetflow.ops.groups import Groups, GroupState, as_json
-from offsetflow.sinks.chunks import chunk_topics, list_chunks
+from offsetflow.sinks.chunks import open_store
+from offsetflow.sinks.storage import Location
 from offsetflow.topic_reader import read_topic
 from offsetflow.topics import REDRIVEN
 
 
 @dataclass(frozen=True)
 class ChunkFiles:
-    directory: Path
+    directory: str  # a local directory or an object-store URL, as the store names it
     topic: str
     partitions: int
     files: int
@@ -45,23 +45,29 @@ class Status:
     def as_json(self) -> dict[str, Any]:
         return {
             "groups": [as_json(g) for g in self.groups],
-            "outputs": [{**o.__dict__, "directory": str(o.directory)} for o in self.outputs],
+            "outputs": [o.__dict__ for o in self.outputs],
             "dead_letters": [{**d.__dict__, "waiting": d.waiting} for d in self.dead_letters],
         }
 
 
-def chunk_files(directories: Sequence[Path]) -> list[ChunkFiles]:
+def chunk_files(locations: Sequence[Location]) -> list[ChunkFiles]:
+    """Sizes come from the listing itself (an object store's listing carries them), so a bucket costs one
+    listing per topic, never a request per chunk."""
     found = []
-    for directory in directories:
-        for topic in chunk_topics(directory):
-            chunks = list_chunks(directory, topic)
+    for location in locations:
+        store = open_store(location)
+        store.check()  # a missing bucket or a refused key says so, rather than showing no chunk files
+        for topic in store.topics():
+            chunks = store.list_chunks(topic)
+            if not chunks:  # removed by a consumer's cleanup between the two listings
+                continue
             found.append(
                 ChunkFiles(
-                    directory,
+                    store.location,
                     topic,
                     len({c.partition for c in chunks}),
                     len(chunks),
-                    sum(c.path.stat().st_size for c in chunks),
+                    sum(c.size for c in chunks),
                     max(c.last for c in chunks),
                 )
             )
@@ -79,7 +85,7 @@ def dead_letter_counts(kafka: KafkaSettings, groups: Groups) -> list[DeadLetterC
     return counts
 
 
-def collect(kafka: KafkaSettings, group: str | None, out_dirs: Sequence[Path]) -> Status:
+def collect(kafka: KafkaSettings, group: str | None, out_dirs: Sequence[Location]) -> Status:
     groups = Groups(kafka)
     names = [group] if group else groups.names()
     states = [s for s in map(groups.describe, names) if s.partitions or s.members]  # else: no such group
