@@ -58,11 +58,14 @@ def write_all(sink: Sink, outputs: list[Output], per_write: int) -> None:
     sink.flush()
 
 
-def timed(label: str, count: int, action: Callable[[], object]) -> float:
+def timed(label: str, count: int, action: Callable[[], object], server: int | None = None) -> float:
+    """Posts/s of ``action``; with a database ``server`` pid, also its CPU time per post meanwhile."""
+    cpu = cpu_seconds(server) if server else 0.0
     started = time.perf_counter()
     action()
     rate = count / (time.perf_counter() - started)
-    print(f"  {label:<34} {rate:>10,.0f} posts/s", flush=True)
+    db = f"   database CPU {(cpu_seconds(server) - cpu) / count * 1000:.2f} ms/post" if server else ""
+    print(f"  {label:<34} {rate:>10,.0f} posts/s{db}", flush=True)
     return rate
 
 
@@ -190,7 +193,7 @@ def bench(args: argparse.Namespace, sink_uri: str) -> None:
         n = min(total, 500) if mode == "in" and is_ferretdb(posts) else total
         label = f"mongodb fetch ({mode}, {n:,} ids)"
         batches = [ids[i : min(n, i + 500)] for i in range(0, n, 500)]
-        stages[label] = timed(label, n, partial(fetch_all, fetcher, batches, docs))
+        stages[label] = timed(label, n, partial(fetch_all, fetcher, batches, docs), servers().get("ferretdb"))
     auto_mode = PostFetcher(posts).mode
     outputs = [
         Output(Origin(topic, 0, n, None, None, None), pid, post_row(docs[pid], Origin(topic, 0, n, None, None, None)))
@@ -201,7 +204,8 @@ def bench(args: argparse.Namespace, sink_uri: str) -> None:
         stages["parquet write"] = timed("parquet write (zstd)", total, partial(write_all, sink, outputs, total))
     sink_client = MongoSettings(sink_uri).client()
     upsert = MongoUpsertSink(sink_client["bench_out"][f"upsert_{run}"])
-    stages["mongodb upsert"] = timed("mongodb upsert", total, partial(write_all, upsert, outputs, 1000))
+    sink_pid = args.second_pid or servers().get("ferretdb")
+    stages["mongodb upsert"] = timed("mongodb upsert", total, partial(write_all, upsert, outputs, 1000), sink_pid)
 
     idle = 3.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -255,6 +259,13 @@ def bench(args: argparse.Namespace, sink_uri: str) -> None:
     print(
         f"CPU during end to end ({wall:.1f}s wall, {cores} cores): {shares}; {busy / (wall * cores):.0%} of the cores"
     )
+    cpu_ceiling = cores / (busy / total)
+    print(
+        f"CPU ceiling on {cores} cores ({busy / total * 1000:.2f} ms of CPU per post, all processes): "
+        f"{cpu_ceiling:,.0f} posts/s; end to end / CPU ceiling = {e2e / cpu_ceiling:.0%}"
+    )
+    per_post = ", ".join(f"{name} {cpu[name] / total * 1000:.2f} ms" for name in cpu if "ferretdb" in name)
+    print(f"database CPU per post end to end: {per_post}")
     whole = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])
     print(f"the whole machine was {whole:.0%} busy meanwhile (other processes included: a noisy run shows here)")
     pipeline_stages = {k: v for k, v in stages.items() if not k.startswith("mongodb fetch") or f"({auto_mode}," in k}
