@@ -197,3 +197,17 @@ def test_the_flags_make_one_meter_file_then_flags_then_budget(tmp_path: Path) ->
         meter_for("local-llama", budget=3.0)
     with pytest.raises(ConfigError, match="--llm-budget must be an amount of USD above 0"):
         meter_for("gpt-4o-mini", budget=0.0)
+
+
+def test_calls_in_flight_when_the_budget_stops_hand_their_results_over_before_the_stop() -> None:
+    slow = Llm(Behaviour(latency=0.3))
+    try:
+        capped = OpenAIExtractor(
+            OpenAISettings(slow.url, "test-model", batch_size=2, concurrency=4), Meter(Price(100.0, 100.0), 0.8)
+        )
+        stored: dict[str, object] = {}
+        with pytest.raises(BudgetExceeded):
+            capped.extract(sms(40), stored.update)
+        assert set(stored) == set(slow.stats()["sms_calls"])  # nothing paid for is left behind
+    finally:
+        slow.server.shutdown()

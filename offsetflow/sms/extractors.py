@@ -186,9 +186,20 @@ class OpenAIExtractor(Extractor):
         out = Extracted()
         size = self.settings.batch_size
         parts = [batch[i : i + size] for i in range(0, len(batch), size)]
-        for part in self.pool.map(lambda p: self._extract_part(p, on_results), parts):
-            out.results.update(part.results)
-            out.failures.update(part.failures)
+        futures = [self.pool.submit(self._extract_part, part, on_results) for part in parts]
+        error: BaseException | None = None
+        for future in futures:
+            # Every part runs to its end even after one raised (a budget reached, a refused key): a call in
+            # flight is paid for, so its results must reach ``on_results`` before the error goes up.
+            try:
+                done = future.result()
+            except BaseException as exc:
+                error = error or exc
+                continue
+            out.results.update(done.results)
+            out.failures.update(done.failures)
+        if error is not None:
+            raise error
         return out
 
     def _extract_part(self, part: Sequence[SmsIn], on_results: OnResults | None) -> Extracted:
