@@ -1,5 +1,5 @@
 """The SMS pipeline's consumer: raw SMS in; one transaction result per SMS upserted, then the SMS marked
-processed at its source, then the results written to Parquet chunks."""
+processed at its source, then the results written to Parquet chunks (or a Delta table, ``--format delta``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from offsetflow import codec
+from offsetflow.sinks import delta
 from offsetflow.sinks.chunks import list_chunks, topic_location
 from offsetflow.sinks.mark import MarkProcessedSink
 from offsetflow.sinks.mongo import MongoUpsertSink
@@ -18,6 +19,7 @@ from offsetflow.sms.extractors import Extractor
 from offsetflow.sms.process import SmsProcessor
 from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
 from offsetflow.sms.source import RAW, RESULTS
+from offsetflow.stream.contracts import Sink
 from offsetflow.stream.loop import LoopSettings, RunSummary
 from offsetflow.stream.metrics import LoopMetrics
 from offsetflow.stream.pipeline import Pipeline
@@ -31,12 +33,20 @@ class SmsConsumer:
     force: bool  # extract again even where a result for this model and prompt version is stored
     chunk_rows: int
     chunk_max_age: float
+    table_format: delta.TableFormat = "parquet"
 
 
 def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: Extractor) -> Pipeline:
     s, topic, db = settings, settings.loop.topic, mongo[settings.source_database]
     processor = SmsProcessor(db[RESULTS], extractor, s.force)
     usage = extractor.usage
+    table: Sink = (
+        delta.DeltaTableSink(
+            s.out, topic, s.loop.group, TRANSACTION_ROW_SCHEMA, "sms_id", s.chunk_rows, s.chunk_max_age
+        )
+        if s.table_format == "delta"
+        else ParquetChunkSink(s.out, topic, TRANSACTION_ROW_SCHEMA, "sms_id", s.chunk_rows, s.chunk_max_age)
+    )
 
     def metrics(loop: LoopMetrics) -> None:
         loop.count_from("offsetflow_llm_calls", "LLM requests made.", (), lambda: {(): usage.calls})
@@ -56,7 +66,9 @@ def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: 
             f"({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion); "
             f"stored results reused: {processor.reused:,}",
             f"MongoDB: {s.source_database}.{RESULTS} upserted, {s.source_database}.{RAW} marked processed",
-            f"Parquet: {len(list_chunks(s.out, topic))} chunk files under {topic_location(s.out, topic)}",
+            delta.report_line(delta.table_location(s.out, topic))
+            if s.table_format == "delta"
+            else f"Parquet: {len(list_chunks(s.out, topic))} chunk files under {topic_location(s.out, topic)}",
             f"dead letters: {summary.dead_letters:,} in {s.loop.dlq_topic}",
         ]
 
@@ -69,7 +81,7 @@ def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: 
             MongoUpsertSink(db[RESULTS]),
             # After the results: `produce sms` skips what is marked, so a mark must never precede its result.
             MarkProcessedSink(db[RAW]),
-            ParquetChunkSink(s.out, topic, TRANSACTION_ROW_SCHEMA, "sms_id", s.chunk_rows, s.chunk_max_age),
+            table,
         ),
         f"group {s.loop.group} on {topic}: extractor {extractor.model}, writing {s.out} and "
         f"{s.source_database}.{RESULTS}",

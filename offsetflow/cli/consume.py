@@ -39,6 +39,7 @@ from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, Conf
 from offsetflow.consumers import posts as posts_consumer
 from offsetflow.consumers import sms as sms_consumer
 from offsetflow.lookup import LookupMode
+from offsetflow.sinks import delta
 from offsetflow.sinks.chunks import open_store
 from offsetflow.sms.extractors import Extractor, OpenAIExtractor, OpenAISettings, RulesExtractor
 from offsetflow.stream.loop import LoopSettings, RunSummary
@@ -50,6 +51,26 @@ app = typer.Typer(help="Run a pipeline consumer. Kill it any time: a restart res
 console = Console(stderr=True)
 
 SinkDatabase = Annotated[str, opt("--sink-database", "Database the results are upserted into.")]
+TableFormat = Annotated[
+    str,
+    opt(
+        "--format",
+        "Table output under --out: `parquet` (chunk files, one per flush, named by topic/partition/offsets) or "
+        "`delta` (one Delta Lake table, <out>/<topic>.delta: each flush is a Delta commit recording how far it "
+        "holds each partition, so a replay is skipped by the table; read with polars.read_delta, DuckDB, Spark; "
+        "needs `pip install 'offsetflow[delta]'`).",
+        metavar="parquet|delta",
+    ),
+]
+
+
+def table_format(value: str) -> delta.TableFormat:
+    """The --format asked for, with deltalake importable when it is `delta` (else one line saying how)."""
+    if value not in delta.TABLE_FORMATS:
+        raise typer.BadParameter(f"{value!r}: choose parquet or delta", param_hint="--format")
+    if value == "delta":
+        delta.require_deltalake()
+    return "delta" if value == "delta" else "parquet"
 
 
 def ready(kafka: KafkaSettings, mongo: MongoSettings, topic: str, flag: str, wait: float | None) -> None:
@@ -140,6 +161,7 @@ def posts(
     ] = "auto",
     chunk_rows: ChunkRows = 20_000,
     chunk_max_age: ChunkMaxAge = 30.0,
+    output_format: TableFormat = "parquet",
     until_idle: UntilIdle = None,
     metrics_port: MetricsPort = None,
     group_instance_id: GroupInstanceId = None,
@@ -151,9 +173,9 @@ def posts(
     mongo_uri: MongoUri = DEFAULT_MONGO_URI,
     mongo_option: MongoOption = None,
 ) -> None:
-    """Fetch the posts named on the posts topic, write them as Parquet chunks under --out and upsert them
-    into MongoDB, then commit. Missing posts go to `<topic>.dlq`. Stop with Ctrl-C / SIGTERM: the batch in
-    hand is finished and committed first."""
+    """Fetch the posts named on the posts topic, write them as Parquet chunks (or a Delta table) under --out
+    and upsert them into MongoDB, then commit. Missing posts go to `<topic>.dlq`. Stop with Ctrl-C / SIGTERM:
+    the batch in hand is finished and committed first."""
     if fetch_mode not in ("auto", "in", "by-id"):
         raise typer.BadParameter("choose auto, in or by-id", param_hint="--fetch-mode")
     mode: LookupMode = fetch_mode  # type: ignore[assignment]
@@ -170,6 +192,7 @@ def posts(
         fetch_mode=mode,
         chunk_rows=chunk_rows,
         chunk_max_age=chunk_max_age,
+        table_format=table_format(output_format),
     )
     with mongo.client() as client, ExitStack() as closing:
         ready(kafka, mongo, posts_topic, "--posts-topic", wait_for_kafka)
@@ -231,6 +254,7 @@ def sms(
     batch_size: BatchSize = 200,
     chunk_rows: ChunkRows = 20_000,
     chunk_max_age: ChunkMaxAge = 30.0,
+    output_format: TableFormat = "parquet",
     until_idle: UntilIdle = None,
     metrics_port: MetricsPort = None,
     group_instance_id: GroupInstanceId = None,
@@ -243,8 +267,9 @@ def sms(
     mongo_option: MongoOption = None,
 ) -> None:
     """Extract transactions from the SMS topic: upsert one result per SMS into `financial_transactions` (by
-    sms_id), then mark the SMS `isprocessed: true`, write Parquet chunks, and commit. Results already stored for
-    the same model and prompt version are reused, not paid for again. Failures go to `<topic>.dlq`."""
+    sms_id), then mark the SMS `isprocessed: true`, write Parquet chunks (or a Delta table), and commit. Results
+    already stored for the same model and prompt version are reused, not paid for again. Failures go to
+    `<topic>.dlq`."""
     kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
     extractor = _extractor(
         llm,
@@ -265,6 +290,7 @@ def sms(
         force=force,
         chunk_rows=chunk_rows,
         chunk_max_age=chunk_max_age,
+        table_format=table_format(output_format),
     )
     with mongo.client() as client:
         ready(kafka, mongo, sms_topic, "--sms-topic", wait_for_kafka)
