@@ -37,7 +37,7 @@ from offsetflow.stack.s3 import DEV_BUCKET, DEV_SECRET_ACCESS_KEY, S3Server
 from offsetflow.stream.isolate import caused_by_data
 from offsetflow.stream.records import Origin, Output
 from tests.cli import offsetflow
-from tests.pipelines import PostsRun
+from tests.pipelines import PostsRun, SmsRun
 
 TOPIC = "posts.ids"
 GROUP = "posts-fetcher"
@@ -250,3 +250,14 @@ def test_consumer_killed_mid_run_leaves_every_post_exactly_once_in_the_delta_tab
     assert table.height == len(expected)
     assert set(table["post_id"].to_list()) == expected
     assert not run.out.exists()  # nothing went to a local folder
+
+
+def test_the_sms_consumer_writes_one_row_per_sms_to_its_delta_table_read_by_polars(sms_run: SmsRun) -> None:
+    sms_run.seed(users=3, per_user=10)
+    sms_run.produce()
+    offsetflow(*sms_run.consume_argv("--format", "delta", "--until-idle", "2"))
+    location = table_location(str(sms_run.out), sms_run.topic)
+    table = pl.read_delta(location)  # a plain polars reader, no offsetflow in between
+    assert table.height == 30 and table["sms_id"].n_unique() == 30
+    assert {r["_id"] for r in sms_run.results()} == set(table["sms_id"].to_list())
+    assert not list(sms_run.out.glob(f"{sms_run.topic}/partition=*"))  # no Parquet chunks beside it

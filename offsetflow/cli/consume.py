@@ -58,7 +58,7 @@ TableFormat = Annotated[
         "Table output under --out: `parquet` (chunk files, one per flush, named by topic/partition/offsets) or "
         "`delta` (one Delta Lake table, <out>/<topic>.delta: each flush is a Delta commit recording how far it "
         "holds each partition, so a replay is skipped by the table; read with polars.read_delta, DuckDB, Spark; "
-        "needs `pip install 'offsetflow[delta]'`).",
+        "needs `pip install 'offsetflow\\[delta]'`).",  # rich would read [delta] as markup
         metavar="parquet|delta",
     ),
 ]
