@@ -40,6 +40,7 @@ _LOST_OWNERSHIP = {
     KafkaError._NO_OFFSET,
 }
 
+_REPORT_INTERVAL = 0.5  # seconds between two lag reads (a position() and a watermark per partition: not free)
 _HOLD_BEFORE_PAUSE = 2.0  # seconds of back-pressure without polling before the partitions are paused
 
 CONSUMER_DEFAULTS = {
@@ -143,6 +144,7 @@ class ConsumerLoop:
         self._commit_sent: dict[int, int] = {}  # partition -> offset of the last asynchronous commit sent
         self._commit_started: dict[tuple[tuple[int, int], ...], float] = {}  # commits awaiting their answer
         self._lag = 0
+        self._reported_at = 0.0
         self._caught_up_checked = 0.0
         self._stages = Stages(self._process, self._write_all, self._flush_aged, settings.process_parallel)
         self._config = kafka.client_config(
@@ -182,7 +184,8 @@ class ConsumerLoop:
                 self._collect(self._stages.done())
                 if time.monotonic() - self._committed_at >= s.commit_interval:
                     self._commit()
-                self._report()
+                if time.monotonic() - self._reported_at >= _REPORT_INTERVAL:
+                    self._report()
                 if s.until_idle is not None and self._stages.idle and self._idle_long_enough(last_record, s.until_idle):
                     self.progress.say(f"no new records for {s.until_idle:g}s: finishing")
                     break
@@ -526,6 +529,7 @@ class ConsumerLoop:
     def _report(self) -> None:
         """Lag of the partitions this consumer owns (from its position), -1 while it owns none."""
         assert self._consumer is not None
+        self._reported_at = time.monotonic()
         assignment = self._consumer.assignment()
         lag = 0 if assignment else -1
         try:
