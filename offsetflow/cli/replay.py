@@ -44,8 +44,8 @@ def replay(
 
     The group's consumers must be stopped: a running consumer would commit over the reset, so replay refuses
     while the group has members. Afterwards start the consumer again; outputs are rewritten idempotently (MongoDB
-    upserts by key; chunk files at or past the new offsets are replaced). For SMS, `consume sms --force`
-    re-extracts instead of reusing the stored results.
+    upserts by key; chunk files at or past the new offsets are replaced, in a directory or a bucket alike). For
+    SMS, `consume sms --force` re-extracts instead of reusing the stored results.
 
     Examples:
 

@@ -1,7 +1,9 @@
 """Replaying a group: moving its committed offsets back (or forward) so its consumers process the data again.
 
 The consumers make this safe: sinks upsert by natural key, and chunk files at or past the new offsets are
-replaced on the next assignment, so a replay rewrites outputs instead of duplicating them.
+replaced on the next assignment, so a replay rewrites outputs instead of duplicating them. Nothing here touches
+the outputs: the member a partition is assigned to lists its chunks (in a directory or a bucket, wherever that
+member runs) and deletes those the rewound offset no longer covers, so a replay works the same on object storage.
 """
 
 from __future__ import annotations
