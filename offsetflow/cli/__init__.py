@@ -13,7 +13,22 @@ from rich.markup import escape
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer's own copy of click
 
 from offsetflow import redact
-from offsetflow.cli import check, clean, consume, dev, dlq, errors, logs, produce, replay, seed, stats, status, topics
+from offsetflow.cli import (
+    check,
+    clean,
+    compact,
+    consume,
+    dev,
+    dlq,
+    errors,
+    logs,
+    produce,
+    replay,
+    seed,
+    stats,
+    status,
+    topics,
+)
 from offsetflow.config import ConfigError
 from offsetflow.stack.process import StackError
 
@@ -35,6 +50,7 @@ app.command()(status.status)
 app.command()(replay.replay)
 app.add_typer(dlq.app, name="dlq")
 app.command()(clean.clean)
+app.command()(compact.compact)
 
 # Errors a user can act on: one line, no traceback. RuntimeError covers unreachable servers and refusals (a group
 # with running consumers); OSError an output that cannot be written (a full disk, a file where --out should be);

@@ -11,6 +11,33 @@ overwrites it with the same content. How a chunk appears whole differs:
 - on a local disk it is written to a hidden temp name (``.<final name>.<pid>.tmp``), fsynced and renamed;
 - on an object store it is written straight to its final key: a PUT is atomic there (readers see the whole
   object or none) and a rename would be a copy plus a delete, i.e. two requests that a crash can split.
+
+Overlapping chunks, and the one rule every reader follows
+---------------------------------------------------------
+Chunk files of one partition may overlap in offset range: `offsetflow compact` writes a merged file before it
+deletes the parts (a kill in between leaves both), and a member that lost its partitions by session timeout
+(a zombie) may write a late chunk over offsets the new owner writes too. Both hold the same records, so any
+one copy of an offset's rows is right; what matters is that a reader takes exactly one. The rule:
+
+1. **Shadowed**: a chunk whose range lies within another chunk's range of the same partition is ignored by
+   readers (`list_chunks`, `read_chunks`, `status`'s counts) and deleted by `compact`. What is left, the
+   *visible* chunks, sorted by first offset, have strictly increasing last offsets too (equal firsts, or a
+   later first with a last not beyond, would be containment).
+2. **Partial overlap**: of two visible chunks that overlap, the earlier one owns the overlap. Each visible chunk
+   owns the offsets above the previous visible chunk's last offset up to its own last; `read_chunks` reads a
+   chunk's rows only at offsets it owns (rows carry their offset in ``source_offset``).
+
+Proof of exactly once: the owned windows ``(previous last, last]`` of the visible chunks are disjoint and,
+as lasts increase, cover every offset up to the greatest; an offset's rows therefore come from one chunk,
+the visible one whose window holds it. Rule 1 needs only names, so readers that read the listed files whole
+(polars or DuckDB on `list_chunks`) are exact whenever no partial overlap exists, which is the normal state:
+compaction only creates containment, and merges a partial overlap into one file that contains both. Rows
+without ``source_offset`` (SMS rows so far) cannot be split by offset: there a partial overlap is read from
+both chunks (at least once, not exactly once, for the overlapping offsets) and `compact` leaves the pair alone
+and reports it rather than guess.
+
+Cleanup on assignment (``ParquetChunkSink.assigned``) deletes every chunk file, shadowed or not, that starts
+at or past the first offset to redo; it never leaves a shadowed part whose container it removed.
 """
 
 from __future__ import annotations
@@ -31,6 +58,7 @@ from offsetflow import redact
 from offsetflow.sinks.storage import Location, StorageError, filesystem, is_url, local_path, object_store_errors
 
 _CHUNK = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet$")
+OFFSET_COLUMN = "source_offset"  # rows that carry their record's offset can be split by rule 2
 _TEMP = re.compile(r"^\.(?P<final>.+\.parquet)\.\d+\.tmp$")
 
 Compression = Literal["zstd", "lz4", "snappy", "gzip", "uncompressed"]
@@ -58,6 +86,47 @@ class Removed:
     bytes: int
 
 
+def contains(outer: Chunk, inner: Chunk) -> bool:
+    """Whether ``inner`` is shadowed by ``outer`` (rule 1): same partition, range within, not the same file."""
+    return (
+        outer.partition == inner.partition
+        and outer.first <= inner.first
+        and inner.last <= outer.last
+        and (outer.first, outer.last) != (inner.first, inner.last)
+    )
+
+
+def visible(chunks: Sequence[Chunk]) -> list[Chunk]:
+    """The chunks readers see (rule 1), in partition and offset order: those no other chunk contains.
+
+    Sorted by (partition, first, -last), a chunk is contained in another iff some earlier chunk of its
+    partition reaches at least as far, so one pass keeping the greatest last so far decides it."""
+    shown: list[Chunk] = []
+    reach: dict[int, int] = {}
+    for chunk in sorted(chunks, key=lambda c: (c.partition, c.first, -c.last)):
+        if chunk.last > reach.get(chunk.partition, -1):
+            shown.append(chunk)
+            reach[chunk.partition] = chunk.last
+    return shown
+
+
+def shadowed(chunks: Sequence[Chunk]) -> list[Chunk]:
+    """The chunks rule 1 hides: each lies within a visible one."""
+    shown = set(visible(chunks))
+    return sorted((c for c in chunks if c not in shown), key=lambda c: (c.partition, c.first))
+
+
+def owned_from(chunks: Sequence[Chunk]) -> list[tuple[Chunk, int]]:
+    """Each visible chunk with the lowest offset it owns (rule 2): one past the previous visible chunk's last
+    of its partition. A chunk starting at or above that owns all of its rows."""
+    owned = []
+    previous: dict[int, int] = {}
+    for chunk in visible(chunks):
+        owned.append((chunk, max(chunk.first, previous.get(chunk.partition, -1) + 1)))
+        previous[chunk.partition] = chunk.last
+    return owned
+
+
 def chunk_name(topic: str, partition: int, first: int, last: int) -> str:
     return f"{topic}+{partition}+{first:019d}+{last:019d}.parquet"
 
@@ -79,8 +148,28 @@ class ChunkStore(ABC):
     location: str
 
     @abstractmethod
+    def list_files(self, topic: str, partition: int | None = None) -> list[Chunk]:
+        """Every complete chunk file of a topic (or one partition), shadowed ones included, in offset order:
+        what cleanup and compaction work on."""
+
     def list_chunks(self, topic: str, partition: int | None = None) -> list[Chunk]:
-        """The complete chunk files of a topic (or one partition), in offset order."""
+        """The visible chunk files of a topic (or one partition), in offset order: what readers read."""
+        return visible(self.list_files(topic, partition))
+
+    def read_rows(self, chunks: Sequence[Chunk], columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """The rows of these chunks as readers see them: shadowed chunks skipped, and each visible chunk's
+        rows only at the offsets it owns (both rules of the module docstring)."""
+        owned = owned_from(chunks)
+        if all(low == c.first for c, low in owned):  # no partial overlap: whole files, read at once
+            return self.read([c for c, _ in owned], columns)
+        wanted = list(columns) if columns is not None else None
+        frames = []
+        for chunk, low in owned:
+            frame = self.read([chunk])  # rare (an overlap); all columns, as OFFSET_COLUMN may be absent
+            if low > chunk.first and OFFSET_COLUMN in frame.columns:
+                frame = frame.filter(pl.col(OFFSET_COLUMN) >= low)
+            frames.append(frame.select(wanted) if wanted is not None else frame)
+        return pl.concat(frames, how="vertical")
 
     @abstractmethod
     def topics(self) -> list[str]:
@@ -114,7 +203,7 @@ class ChunkStore(ABC):
 
     def remove_topic(self, topic: str) -> Removed:
         """Delete a topic's chunk files and leftovers; nothing else is touched."""
-        chunks = self.list_chunks(topic)
+        chunks = self.list_files(topic)
         leftovers = sum(self.clear_leftovers(topic, p) for p in {c.partition for c in chunks} | self._partitions(topic))
         self.delete(chunks)
         return Removed(len(chunks) + leftovers, sum(c.size for c in chunks))
@@ -128,7 +217,7 @@ class LocalChunkStore(ChunkStore):
         self.directory = directory
         self.location = str(directory)
 
-    def list_chunks(self, topic: str, partition: int | None = None) -> list[Chunk]:
+    def list_files(self, topic: str, partition: int | None = None) -> list[Chunk]:
         base = self.directory / topic
         pattern = f"partition={partition}/*.parquet" if partition is not None else "partition=*/*.parquet"
         chunks = []
@@ -146,7 +235,7 @@ class LocalChunkStore(ChunkStore):
     def topics(self) -> list[str]:
         if not self.directory.is_dir():
             return []
-        return sorted(d.name for d in self.directory.iterdir() if d.is_dir() and self.list_chunks(d.name))
+        return sorted(d.name for d in self.directory.iterdir() if d.is_dir() and self.list_files(d.name))
 
     def write(
         self, topic: str, partition: int, first: int, last: int, frame: pl.DataFrame, compression: Compression
@@ -251,7 +340,7 @@ class ObjectChunkStore(ChunkStore):
             return {}
         return found
 
-    def list_chunks(self, topic: str, partition: int | None = None) -> list[Chunk]:
+    def list_files(self, topic: str, partition: int | None = None) -> list[Chunk]:
         base = f"{self.root}/{topic}/"
         prefix = base + (f"partition={partition}/" if partition is not None else "")
         chunks = []
@@ -310,7 +399,7 @@ def open_store(location: Location) -> ChunkStore:
 
 
 def list_chunks(directory: Location, topic: str, partition: int | None = None) -> list[Chunk]:
-    """The complete chunk files of a topic (or one partition), in offset order."""
+    """The visible chunk files of a topic (or one partition), in offset order (shadowed ones left out)."""
     return open_store(directory).list_chunks(topic, partition)
 
 
@@ -330,9 +419,9 @@ def topic_location(directory: Location, topic: str) -> str:
 
 
 def read_chunks(directory: Location, topic: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """All rows of a topic's chunk files, in partition and offset order."""
+    """All rows of a topic's chunk files, in partition and offset order, each offset's rows once."""
     store = open_store(directory)
-    return store.read(store.list_chunks(topic), columns)
+    return store.read_rows(store.list_files(topic), columns)
 
 
 def _fsync(path: Path) -> None:

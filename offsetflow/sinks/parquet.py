@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from offsetflow.sinks.chunks import Compression, open_store
+from offsetflow.sinks.chunks import Compression, open_store, visible
 from offsetflow.sinks.storage import Location
 from offsetflow.stream.contracts import PartitionResume, Sink
 from offsetflow.stream.records import Output
@@ -115,13 +115,15 @@ class ParquetChunkSink(Sink):
 
     def assigned(self, partition: int, committed: int) -> PartitionResume:
         self.store.clear_leftovers(self.topic, partition)
-        chunks = self.store.list_chunks(self.topic, partition)
+        # Every file, shadowed ones included (see sinks.chunks): a compaction's parts or a zombie's late chunk
+        # past the committed offset go with the rest, so no shadowed part outlives the file that hid it.
+        chunks = self.store.list_files(self.topic, partition)
         # A chunk straddling the committed offset (after a replay to a point inside it) is redone whole.
         start = min([c.first for c in chunks if c.first < committed <= c.last], default=committed)
         stale = [c for c in chunks if c.first >= start]
         self.store.delete(stale)
         kept = [c for c in chunks if c.first < start]
-        keys = self.store.read(kept, [self.key_column]) if kept else None
+        keys = self.store.read(visible(kept), [self.key_column]) if kept else None
         self._written[partition] = set(keys.get_column(self.key_column).to_list()) if keys is not None else set()
         self._buffers.pop(partition, None)
         return PartitionResume(existing=len(kept), removed=len(stale), rewind_to=start if start != committed else None)

@@ -1,0 +1,202 @@
+"""Compaction: many small chunk files of a partition become a few of about N rows each, crash-safe throughout.
+
+Only chunks wholly below the group's committed offset of their partition are touched. Those are settled: the
+consumer never deletes or rewrites them (its cleanup on assignment removes chunks from the committed offset
+on, or from the first offset of a chunk straddling it), and committed offsets only grow while consumers run.
+Merging uncommitted chunks too would also keep every row once (a merged file straddling the committed offset
+is redone whole, like any straddling chunk) but at a price: a consumer's next assignment would delete the
+merged file and re-consume up to N records, LLM calls included, and records gone from Kafka by retention
+could not be redone at all. So compaction and consumer cleanup work on disjoint chunks, and compaction never
+needs to stop the consumers.
+
+Each merge is made durable before its parts go: the merged file, named by the combined offset range, is
+written whole (local: temp file, fsync, rename; object store: one PUT), then the parts are deleted. A kill in
+between leaves parts inside the merged file's range, which readers ignore (rule 1 of
+``offsetflow.sinks.chunks``); the next run deletes them first. A rerun of an interrupted merge writes the same
+name with the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from offsetflow.sinks.chunks import (
+    OFFSET_COLUMN,
+    Chunk,
+    ChunkStore,
+    Compression,
+    owned_from,
+    shadowed,
+    visible,
+)
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Consecutive visible chunks of one partition to become one file named by their combined range."""
+
+    topic: str
+    partition: int
+    parts: tuple[Chunk, ...]
+
+    @property
+    def first(self) -> int:
+        return self.parts[0].first
+
+    @property
+    def last(self) -> int:
+        return self.parts[-1].last
+
+    @property
+    def span(self) -> int:
+        return sum(offsets(c) for c in self.parts)
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    topic: str
+    partition: int
+    committed: int | None  # None: the group has not committed here, so nothing is settled
+    files: int  # chunk files now, shadowed ones included
+    leftovers: tuple[Chunk, ...]  # shadowed chunks below the committed offset: deleted
+    merges: tuple[Merge, ...]
+    unsettled: int  # chunk files at or past the committed offset, left to the consumer
+    overlaps: int  # partial overlaps that cannot be merged (rows without OFFSET_COLUMN), left as they are
+
+    @property
+    def files_after(self) -> int:
+        return self.files - len(self.leftovers) - sum(len(m.parts) - 1 for m in self.merges)
+
+
+@dataclass(frozen=True)
+class Plan:
+    location: str
+    group: str
+    partitions: tuple[PartitionPlan, ...]
+
+    @property
+    def files(self) -> int:
+        return sum(p.files for p in self.partitions)
+
+    @property
+    def files_after(self) -> int:
+        return sum(p.files_after for p in self.partitions)
+
+    @property
+    def merges(self) -> list[Merge]:
+        return [m for p in self.partitions for m in p.merges]
+
+    @property
+    def leftovers(self) -> list[Chunk]:
+        return [c for p in self.partitions for c in p.leftovers]
+
+
+def offsets(chunk: Chunk) -> int:
+    """Offsets a chunk's range spans: an upper bound on its rows (a record gives one row at most), known from
+    its name alone, so planning reads no file."""
+    return chunk.last - chunk.first + 1
+
+
+def plan_partition(
+    topic: str,
+    partition: int,
+    files: Sequence[Chunk],
+    committed: int | None,
+    target_rows: int,
+    splittable: bool = True,
+) -> PartitionPlan:
+    """Which chunks of one partition merge, and which shadowed ones go. Pure: names and offsets only.
+
+    Settled visible chunks (last offset below ``committed``) are taken in offset order into runs of at most
+    ``target_rows`` offsets (a chunk that alone reaches that stays as it is); a run of two or more is one
+    merge. Chunks that overlap partially are always merged together, whatever the size, as that is how an
+    overlap disappears; unless their rows cannot be split by offset (``splittable`` false), then the pair
+    is left alone and counted in ``overlaps``."""
+    limit = committed if committed is not None else 0
+    settled = [c for c in visible(files) if c.last < limit]
+    leftovers = tuple(c for c in shadowed(files) if c.last < limit)
+    runs: list[list[Chunk]] = []
+    overlaps = 0
+    for chunk in settled:
+        run = runs[-1] if runs else None
+        overlapping = run is not None and chunk.first <= run[-1].last
+        if overlapping and not splittable:
+            overlaps += 1
+            runs.append([chunk])
+        elif run is not None and (overlapping or sum(map(offsets, run)) + offsets(chunk) <= target_rows):
+            run.append(chunk)
+        else:
+            runs.append([chunk])
+    merges = tuple(Merge(topic, partition, tuple(run)) for run in runs if len(run) > 1)
+    unsettled = sum(1 for c in files if c.last >= limit)
+    return PartitionPlan(topic, partition, committed, len(files), leftovers, merges, unsettled, overlaps)
+
+
+def plan(
+    store: ChunkStore,
+    group: str,
+    topics: Sequence[str],
+    committed: Mapping[tuple[str, int], int],
+    target_rows: int,
+) -> Plan:
+    """The compaction of ``topics`` (all topics with chunk files if empty) at ``store``, given the group's
+    committed offsets by (topic, partition)."""
+    partitions = []
+    for topic in list(topics) or store.topics():
+        files = store.list_files(topic)
+        splittable = _splittable(store, files)
+        for p in sorted({c.partition for c in files}):
+            mine = [c for c in files if c.partition == p]
+            partitions.append(plan_partition(topic, p, mine, committed.get((topic, p)), target_rows, splittable))
+    return Plan(store.location, group, tuple(partitions))
+
+
+def _splittable(store: ChunkStore, files: Sequence[Chunk]) -> bool:
+    """Whether rows carry their offset, so a partial overlap can be cut (one file's schema speaks for all)."""
+    if not any(low > c.first for c, low in owned_from(files)):
+        return True  # no partial overlap: the question does not arise, no need to read anything
+    return OFFSET_COLUMN in store.read(files[:1]).columns
+
+
+@dataclass(frozen=True)
+class LeftoversRemoved:
+    files: int
+
+
+@dataclass(frozen=True)
+class Merged:
+    merge: Merge
+    rows: int
+    bytes: int
+    seconds: float
+    done: int  # merges done so far, this one included
+    total: int
+
+
+def apply(store: ChunkStore, plan: Plan, compression: Compression = "zstd") -> Iterator[LeftoversRemoved | Merged]:
+    """Carry out ``plan``, leftovers of an interrupted run first, yielding each step as it is done."""
+    if plan.leftovers:
+        store.delete(plan.leftovers)
+        yield LeftoversRemoved(len(plan.leftovers))
+    merges = plan.merges
+    for done, merge in enumerate(merges, 1):
+        started = time.monotonic()
+        frame = store.read_rows(merge.parts)  # rule 2 applied: an overlap's rows once, in offset order
+        written = store.write(merge.topic, merge.partition, merge.first, merge.last, frame, compression)
+        store.delete(merge.parts)  # only now: until here every part is still there, or shadowed by the merge
+        yield Merged(merge, frame.height, written.size, time.monotonic() - started, done, len(merges))
+
+
+class NothingCommitted(RuntimeError):
+    """The group has committed no offset at all: nothing is settled, and the name is most likely a typo."""
+
+    def __init__(self, group: str, known: Sequence[str]) -> None:
+        self.group = group
+        self.known = tuple(known)
+        listed = f"known groups: {', '.join(known)}" if 0 < len(known) <= 10 else f"{len(known)} groups exist"
+        super().__init__(
+            f"group {group} has committed no offsets, so no chunk is settled and there is nothing to compact "
+            f"({listed if known else 'no group has committed yet'}); name the group whose consumers write here"
+        )
