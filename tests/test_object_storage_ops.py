@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from offsetflow.sinks.chunks import list_chunks, read_chunks
+from offsetflow.sinks.chunks import list_chunks, open_store, read_chunks
 from offsetflow.sinks.storage import s3_filesystem
 from offsetflow.stack.s3 import DEV_BUCKET, DEV_SECRET_ACCESS_KEY, S3Server
 from tests.cli import offsetflow
@@ -94,7 +94,7 @@ def test_clean_removes_only_the_groups_chunk_objects_so_the_next_run_starts_over
     assert refused.returncode == 1 and "--yes" in refused.stderr
     assert keys(out, finished.topic), "nothing is removed without a yes"
 
-    files = len(list_chunks(out, finished.topic))
+    files = len(open_store(out).list_files(finished.topic))
     done = offsetflow(*argv, "--yes")
     assert f"deleted group {finished.group}" in done.stderr
     assert f"removed {files:,} files" in done.stderr and out in done.stderr

@@ -75,7 +75,7 @@ def plan(groups: Groups, group: str | None, out: Location | None, topics: Sequen
             for name, active in readers:
                 if active:
                     groups.require_idle(name, f"remove chunk files of {topic}")
-            files = len(store.list_chunks(topic))
+            files = len(store.list_files(topic))  # every file goes, shadowed copies too
             removals.append(ChunkRemoval(store.location, topic, files, tuple(name for name, _ in readers)))
     return CleanPlan(deletion, tuple(removals))
 
