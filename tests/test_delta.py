@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from deltalake.exceptions import CommitFailedError
 
 from offsetflow.config import ConfigError
 from offsetflow.posts.rows import POST_ROW_SCHEMA
+from offsetflow.sinks import delta
 from offsetflow.sinks.delta import (
     DeltaTableSink,
     compact_table,
@@ -31,6 +33,7 @@ from offsetflow.sinks.delta import (
     require_deltalake,
     storage_options,
     table_location,
+    table_topics,
 )
 from offsetflow.sinks.storage import s3_filesystem
 from offsetflow.stack.s3 import DEV_BUCKET, DEV_SECRET_ACCESS_KEY, S3Server
@@ -136,6 +139,44 @@ def test_a_zombie_owner_flushing_late_does_not_duplicate_what_the_new_owner_wrot
     assert sorted(_table(out)["source_offset"].to_list()) == list(range(15))
 
 
+def test_a_zombie_that_loses_the_commit_race_reads_the_table_again_and_drops_what_landed(
+    out: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zombie read the table before the new owner's commit landed, then commits from that stale snapshot:
+    the commit fails on the shared app id, and the retry sees the owner's txn version."""
+    location = table_location(out, TOPIC)
+    _deliver(_sink(out), range(5))  # version 0
+    stale = open_table(location)
+    _deliver(_sink(out), range(5, 15), committed=5)  # the new owner: version 1, txn 15
+    zombie = _sink(out)
+    zombie.write([_post(o) for o in range(5, 12)])
+    snapshots = iter([stale])
+    monkeypatch.setattr(delta, "open_table", lambda where: next(snapshots, None) or open_table(where))
+    zombie.flush()
+    assert zombie.commits == 0 and zombie.pending(0) is None
+    assert sorted(_table(out)["source_offset"].to_list()) == list(range(15))
+
+
+def test_writers_of_different_partitions_commit_to_one_table_at_once(out: str) -> None:
+    """Two consumers of a group share the table: their commits race for each next log version, and the loser
+    of each race (an If-None-Match PUT refused, on S3) commits at the next one; nothing is overwritten."""
+    _deliver(_sink(out), range(1), partition=9)  # the table exists before the race
+
+    def partition_writer(partition: int) -> None:
+        sink = _sink(out)
+        sink.assigned(partition, 0)
+        for first in range(0, 40, 5):
+            sink.write([_post(o, partition) for o in range(first, first + 5)])
+            sink.flush()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(partition_writer, range(4)))
+    table = open_table(table_location(out, TOPIC))
+    assert table is not None and table.version() == 4 * 8  # version 0 made the table
+    assert [table.transaction_version(f"{GROUP}/{TOPIC}/{p}") for p in range(4)] == [40] * 4
+    assert _table(out).height == 1 + 4 * 40 and _table(out)["post_id"].n_unique() == 1 + 4 * 40
+
+
 def test_two_commits_carrying_the_same_app_id_from_one_snapshot_cannot_both_land(tmp_path: Path) -> None:
     """What makes the check-then-commit safe: delta-rs fails a commit when a commit with the same txn app id
     landed after the snapshot it read (the sink then reads the table again)."""
@@ -211,6 +252,14 @@ def test_compaction_merges_the_small_files_keeps_rows_and_txn_versions(out: str)
     assert after is not None and len(after.file_uris()) == 1
     assert after.transaction_version(f"{GROUP}/{TOPIC}/0") == 50
     assert sorted(_table(out)["source_offset"].to_list()) == list(range(50))
+    assert "5 files merged into 1" in done.describe()
+
+
+def test_tables_under_an_out_location_are_found_by_their_log(out: str) -> None:
+    _deliver(_sink(out), range(2))
+    DeltaTableSink(out, "sms.raw", GROUP, POST_ROW_SCHEMA, "post_id").flush()  # nothing written: no table
+    assert table_topics(out) == [TOPIC]
+    assert compact_table(table_location(out, TOPIC), dry_run=True).files_removed == 1
 
 
 def test_without_deltalake_the_format_says_in_one_line_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from offsetflow.config import ConfigError
-from offsetflow.sinks.storage import Location, ObjectStoreError, is_url, local_path, object_store_errors
+from offsetflow.sinks.storage import Location, ObjectStoreError, filesystem, is_url, local_path, object_store_errors
 from offsetflow.stream.contracts import PartitionResume, Sink
 from offsetflow.stream.records import Output
 
@@ -271,30 +271,62 @@ def report_line(location: str) -> str:
 
 @dataclass(frozen=True)
 class Maintenance:
-    """What ``compact_table`` did: files merged into fewer, and files no version still needs deleted."""
+    """What ``compact_table`` did (or, dry, would do): files merged into fewer, files no version needs deleted."""
 
+    location: str
     files_removed: int
     files_added: int
     vacuumed: list[str]
     version: int
+    dry_run: bool = False
+
+    def describe(self) -> str:
+        if self.dry_run:
+            return (
+                f"{self.location}: {self.files_removed} files at version {self.version} would be compacted; "
+                f"{len(self.vacuumed)} unreferenced files past the retention would be deleted"
+            )
+        return (
+            f"{self.location}: {self.files_removed} files merged into {self.files_added}, "
+            f"{len(self.vacuumed)} unreferenced files deleted; now at version {self.version}"
+        )
 
 
-def compact_table(location: Location, *, target_size: int | None = None, retention_hours: int = 168) -> Maintenance:
+def table_topics(out: Location) -> list[str]:
+    """Topics with a Delta table under ``out`` (``<topic>.delta`` folders holding a ``_delta_log``)."""
+    if not is_url(out):
+        root = local_path(out)
+        return sorted(p.parent.name.removesuffix(".delta") for p in root.glob("*.delta/_delta_log") if p.is_dir())
+    fs, path = filesystem(str(out))
+    with object_store_errors(f"listing Delta tables under {out}"):
+        names = [str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)] if fs.exists(path) else []
+    return sorted(
+        n.removesuffix(".delta") for n in names if n.endswith(".delta") and fs.exists(f"{path}/{n}/_delta_log")
+    )
+
+
+def compact_table(
+    location: Location, *, target_size: int | None = None, retention_hours: int = 168, dry_run: bool = False
+) -> Maintenance:
     """Merge the table's small files (one per flush) into files of ``target_size`` bytes (delta-rs's default,
     100 MiB, when None), then vacuum files no version within ``retention_hours`` still references.
 
     Safe next to running consumers: a compaction rewrites data without changing it (``dataChange: false``)
-    and adds no txn action, so appends commit around it; vacuum only deletes files a version older than the
-    retention needed, which is why the retention must outlast the longest-running reader (7 days default,
-    delta-rs refuses less than the table's ``delta.deletedFileRetentionDuration``)."""
+    and carries no txn action, so appends and it commit around each other (either may land first; the other
+    rebases on it). Vacuum deletes only files that versions older than the retention needed, which is why the
+    retention must outlast the longest-running reader (7 days by default; delta-rs refuses less than the
+    table's ``delta.deletedFileRetentionDuration`` unless told otherwise, and offsetflow does not tell it)."""
     require_deltalake()
     where = str(location) if is_url(location) else str(Path(local_path(location)).resolve())
     table = open_table(where)
     if table is None:
         raise ConfigError(f"{where}: no Delta table there (write one with `offsetflow consume ... --format delta`)")
     with object_store_errors(f"compacting the Delta table at {where}"):
+        if dry_run:
+            files = len(table.file_uris())
+            vacuumed = table.vacuum(retention_hours=retention_hours, dry_run=True)
+            return Maintenance(where, files, 0, vacuumed, table.version(), dry_run=True)
         metrics = table.optimize.compact(target_size=target_size)
         vacuumed = table.vacuum(retention_hours=retention_hours, dry_run=False)
-    return Maintenance(
-        int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0)), vacuumed, table.version()
-    )
+    removed, added = int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0))
+    return Maintenance(where, removed, added, vacuumed, table.version())
