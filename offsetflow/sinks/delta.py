@@ -34,6 +34,7 @@ from offsetflow.config import ConfigError
 from offsetflow.sinks.storage import Location, ObjectStoreError, filesystem, is_url, local_path, object_store_errors
 from offsetflow.stream.contracts import PartitionResume, Sink
 from offsetflow.stream.records import Output
+from offsetflow.stream.retry import TransientError
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -196,8 +197,8 @@ class DeltaTableSink(Sink):
 
     def _commit(self, partition: int) -> None:
         """One Delta transaction for the partition's buffered rows, carrying its txn version. The buffer is
-        released only once the commit is in the log; a failure raises (an OSError: infrastructure, retried,
-        never blamed on the records) and leaves ``pending`` where it was."""
+        released only once the commit is in the log; a failure raises (an OSError: infrastructure, never
+        blamed on the records) and leaves ``pending`` where it was, so nothing is committed past these rows."""
         from deltalake import CommitProperties, Transaction, write_deltalake
         from deltalake.exceptions import CommitFailedError
 
@@ -205,6 +206,7 @@ class DeltaTableSink(Sink):
         frame = pl.concat(buf.frames, how="vertical")
         version = buf.last + 1
         app_id = self.app_id(partition)
+        held = 0
         for _ in range(_COMMIT_ATTEMPTS):
             table = open_table(self.location)
             held = (table.transaction_version(app_id) if table is not None else None) or 0
@@ -227,9 +229,11 @@ class DeltaTableSink(Sink):
             self.commits += 1
             break
         else:
-            raise ObjectStoreError(f"{self.location}: partition {partition} kept losing commit races; retrying")
+            # Writers of this partition keep landing first (a zombie still flushing): worth waiting for.
+            lost = f"lost {_COMMIT_ATTEMPTS} commit races in a row"
+            raise TransientError(f"{self.location}: partition {partition} {lost}")
         del self._buffers[partition]
-        self._held[partition] = max(self._held.get(partition, 0), version)
+        self._held[partition] = max(self._held.get(partition, 0), version, held)
         self._keys.update(buf.keys)
 
     def assigned(self, partition: int, committed: int) -> PartitionResume:
