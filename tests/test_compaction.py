@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -208,6 +209,19 @@ def test_compaction_reduces_files_and_keeps_every_row_once_with_its_content(out:
     assert _exactly_once(out, 2, 120).equals(before)
     assert len(open_store(out).list_files(TOPIC)) == 6  # the parts are gone
     assert _compact(out, committed=120, target_rows=50).merges == []  # a second run has nothing to do
+
+
+def test_readers_during_compaction_see_every_row_once_at_every_moment(out: Location) -> None:
+    _small_chunks(out, chunks=40, rows=5)
+    before = _exactly_once(out, 2, 200)
+    worker = threading.Thread(target=_compact, args=(out, 200, 10))
+    worker.start()
+    reads = 0
+    while worker.is_alive() or reads == 0:
+        assert _exactly_once(out, 2, 200, whole_files=False).equals(before)
+        reads += 1
+    worker.join()
+    assert len(open_store(out).list_files(TOPIC)) == 40  # 80 chunks of 5 offsets, merged in pairs
 
 
 def test_a_kill_between_writing_the_merged_file_and_deleting_its_parts_is_invisible_then_finished(

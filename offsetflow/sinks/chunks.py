@@ -61,6 +61,8 @@ _CHUNK = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<la
 OFFSET_COLUMN = "source_offset"  # rows that carry their record's offset can be split by rule 2
 _TEMP = re.compile(r"^\.(?P<final>.+\.parquet)\.\d+\.tmp$")
 
+_READ_ATTEMPTS = 100  # listings of a partition a reader tries while its files are merged or cleaned
+
 Compression = Literal["zstd", "lz4", "snappy", "gzip", "uncompressed"]
 
 
@@ -419,9 +421,26 @@ def topic_location(directory: Location, topic: str) -> str:
 
 
 def read_chunks(directory: Location, topic: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """All rows of a topic's chunk files, in partition and offset order, each offset's rows once."""
+    """All rows of a topic's chunk files, in partition and offset order, each offset's rows once.
+
+    A file listed but gone when read was merged by `compact` (its merged file exists by then) or cleaned up
+    by a consumer: that partition is listed and read again. Each retry follows a finished step of theirs
+    (a merge or a cleanup, both finite), so a reader running next to them gets through."""
     store = open_store(directory)
-    return store.read_rows(store.list_files(topic), columns)
+    files = store.list_files(topic)
+    frames = []
+    for partition in sorted({c.partition for c in files}):
+        listed = [c for c in files if c.partition == partition]
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                frames.append(store.read_rows(listed, columns))
+                break
+            except FileNotFoundError:
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise
+                listed = store.list_files(topic, partition)
+    frames = [f for f in frames if f.width]
+    return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
 
 
 def _fsync(path: Path) -> None:
