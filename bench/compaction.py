@@ -75,7 +75,7 @@ def run(location: Location, chunks: int, rows: int, target_rows: int) -> None:
     files_before = len(store.list_files(TOPIC))
 
     started = time.monotonic()
-    plan = compaction.plan(store, "bench", [TOPIC], {(TOPIC, 0): chunks * rows}, target_rows)
+    plan = compaction.plan(store, ["bench"], [TOPIC], {(TOPIC, 0): chunks * rows}, target_rows)
     merged = sum(step.rows for step in compaction.apply(store, plan) if isinstance(step, compaction.Merged))
     seconds = time.monotonic() - started
 

@@ -147,7 +147,7 @@ def out(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iterator
         fs.rm(leftover)
 
 
-def _post(offset: int, partition: int = 0) -> Output:
+def _post(offset: int, partition: int = 0, topic: str = TOPIC) -> Output:
     row = {
         "post_id": f"p{partition}-{offset}",
         "platform": "twitter",
@@ -164,13 +164,13 @@ def _post(offset: int, partition: int = 0) -> Output:
         "source_partition": partition,
         "source_offset": offset,
     }
-    return Output(Origin(TOPIC, partition, offset, None, None, None), str(row["post_id"]), row)
+    return Output(Origin(topic, partition, offset, None, None, None), str(row["post_id"]), row)
 
 
-def _write(out: Location, ranges: list[tuple[int, int]], partition: int = 0) -> None:
-    sink = ParquetChunkSink(out, TOPIC, POST_ROW_SCHEMA, "post_id")
+def _write(out: Location, ranges: list[tuple[int, int]], partition: int = 0, topic: str = TOPIC) -> None:
+    sink = ParquetChunkSink(out, topic, POST_ROW_SCHEMA, "post_id")
     for first, last in ranges:
-        sink.write([_post(o, partition) for o in range(first, last + 1)])
+        sink.write([_post(o, partition, topic) for o in range(first, last + 1)])
         sink.flush()
 
 
@@ -195,7 +195,7 @@ def _exactly_once(out: Location, partitions: int, offsets: int, whole_files: boo
 def _compact(out: Location, committed: int, target_rows: int, partitions: int = 2) -> compaction.Plan:
     store = open_store(out)
     settled = {(TOPIC, p): committed for p in range(partitions)}
-    plan = compaction.plan(store, "g", [TOPIC], settled, target_rows)
+    plan = compaction.plan(store, ["g"], [TOPIC], settled, target_rows)
     list(compaction.apply(store, plan))
     return plan
 
@@ -229,7 +229,7 @@ def test_a_kill_between_writing_the_merged_file_and_deleting_its_parts_is_invisi
 ) -> None:
     _small_chunks(out, chunks=4, rows=10, partitions=1)
     store = open_store(out)
-    merge = compaction.plan(store, "g", [TOPIC], {(TOPIC, 0): 40}, 100).merges[0]
+    merge = compaction.plan(store, ["g"], [TOPIC], {(TOPIC, 0): 40}, 100).merges[0]
     store.write(TOPIC, 0, merge.first, merge.last, store.read_rows(merge.parts), "zstd")  # ...killed here
     assert len(store.list_files(TOPIC)) == 5
     assert _ranges(list_chunks(out, TOPIC)) == [(0, 39)]
@@ -311,6 +311,27 @@ def test_a_group_that_never_committed_is_one_line_naming_the_mistake(out: Locati
     assert result.returncode == 1
     assert f"group typo-{unique} has committed no offsets" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_without_a_group_only_chunks_below_every_groups_committed_offset_are_merged(
+    out: Location, kafka: KafkaSettings, unique: str
+) -> None:
+    topic = f"test.compact.{unique}"
+    offsetflow("topics", "create", "--posts-topic", topic, "--sms-topic", f"test.sms.{unique}", "--partitions", "1")
+    _write(out, [(o, o + 9) for o in range(0, 100, 10)], topic=topic)
+    argv = ["compact", "--out", str(out), "--topic", topic, "--target-rows", "1000"]
+    nobody = offsetflow(*argv, check=False)
+    assert nobody.returncode == 1 and f"no consumer group has committed offsets on {topic}" in nobody.stderr
+    groups, ahead, behind = Groups(kafka), f"ahead-{unique}", f"behind-{unique}"
+    groups.set_offsets(ahead, {(topic, 0): 100})
+    groups.set_offsets(behind, {(topic, 0): 50})  # e.g. a second pipeline reading the same topic, lagging
+    try:
+        result = offsetflow(*argv)
+        assert f"lowest committed offset of groups {ahead}, {behind}" in result.stderr
+        assert _ranges(list_chunks(out, topic)) == [(0, 49), (50, 59), (60, 69), (70, 79), (80, 89), (90, 99)]
+    finally:
+        groups.delete(ahead)
+        groups.delete(behind)
 
 
 def test_compaction_next_to_a_running_consumer_keeps_every_post_exactly_once(

@@ -18,12 +18,13 @@ from offsetflow.sinks.chunks import open_store
 def compact(
     out: OutLocation,
     group: Annotated[
-        str,
+        str | None,
         opt(
             "--group",
-            "Consumer group that writes these chunk files: only chunks below its committed offsets are merged.",
+            "Consumer group that writes these chunk files: only chunks below its committed offsets are merged "
+            "[default: below the lowest committed offset of every group on each topic].",
         ),
-    ],
+    ] = None,
     topic: Annotated[
         list[str] | None, opt("--topic", "Only this topic's chunk files, repeatable [default: every topic there].")
     ] = None,
@@ -41,14 +42,19 @@ def compact(
 ) -> None:
     """Merge runs of small chunk files into files of about --target-rows rows, per topic and partition.
 
-    Only chunks below the group's committed offset are touched: consumers keep running (they write above it
-    and clean up from it), and nothing they might redo is merged. Each merged file is named by its offset
-    range and written whole before its parts are deleted, so a kill at any moment loses nothing and
-    duplicates nothing for readers (a merged file hides the parts it contains); run it again to finish.
+    Only chunks below the committed offset of the group writing them are touched: consumers keep running (they
+    write above it and clean up from it), and nothing they might redo is merged. Name the group with --group;
+    without it, the lowest committed offset of every group on the topic is used (safe, maybe merging less).
+
+    Each merged file is named by its offset range and written whole before its parts are deleted, so a kill at
+    any moment loses nothing and duplicates nothing for readers (a merged file hides the parts it contains);
+    run it again to finish.
 
     Examples:
 
-      offsetflow compact --out out/posts --group posts-fetcher --dry-run
+      offsetflow compact --out out/posts --dry-run
+
+      offsetflow compact --out out/posts --group posts-fetcher --target-rows 200000
 
       offsetflow compact --out s3://bucket/offsetflow --group sms-processor --topic sms.raw --target-rows 500000
     """
@@ -56,14 +62,15 @@ def compact(
     groups = Groups(options.reachable_kafka(bootstrap_servers, kafka_config))
     store = open_store(out)
     store.check()
-    committed = {key: tp.offset for key, tp in groups.committed(group).items()}
-    if not committed:
-        raise compaction.NothingCommitted(group, groups.names())
-    plan = compaction.plan(store, group, topic or (), committed, target_rows)
+    topics = topic or store.topics()
+    committed, names = compaction.settled_offsets(groups, topics, group)
+    if group is None:
+        console.print(f"settled: below the lowest committed offset of group{'s' * (len(names) > 1)} {', '.join(names)}")
+    plan = compaction.plan(store, names, topics, committed, target_rows)
     for p in plan.partitions:
         where = f"{p.topic}[{p.partition}]"
         if p.committed is None:
-            console.print(f"{where}: {p.files:,} files, none settled (group {group} has not committed here)")
+            console.print(f"{where}: {p.files:,} files, none settled (no offset committed here)")
             continue
         line = f"{where}: {p.files:,} files -> {p.files_after:,} ({len(p.merges):,} merges"
         line += f", {len(p.leftovers):,} left over from an interrupted run" if p.leftovers else ""

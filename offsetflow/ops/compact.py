@@ -1,7 +1,8 @@
 """Compaction: many small chunk files of a partition become a few of about N rows each, crash-safe throughout.
 
-Only chunks wholly below the group's committed offset of their partition are touched. Those are settled: the
-consumer never deletes or rewrites them (its cleanup on assignment removes chunks from the committed offset
+Only chunks wholly below the committed offset of their partition are touched (the writing group's, or the
+lowest of every group committed on the topic when the group is not named). Those are settled: the consumer
+never deletes or rewrites them (its cleanup on assignment removes chunks from the committed offset
 on, or from the first offset of a chunk straddling it), and committed offsets only grow while consumers run.
 Merging uncommitted chunks too would also keep every row once (a merged file straddling the committed offset
 is redone whole, like any straddling chunk) but at a price: a consumer's next assignment would delete the
@@ -22,6 +23,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from offsetflow.ops.groups import Groups
 from offsetflow.sinks.chunks import (
     OFFSET_COLUMN,
     Chunk,
@@ -73,7 +75,7 @@ class PartitionPlan:
 @dataclass(frozen=True)
 class Plan:
     location: str
-    group: str
+    groups: tuple[str, ...]  # whose committed offsets decided what is settled
     partitions: tuple[PartitionPlan, ...]
 
     @property
@@ -136,13 +138,13 @@ def plan_partition(
 
 def plan(
     store: ChunkStore,
-    group: str,
+    groups: Sequence[str],
     topics: Sequence[str],
     committed: Mapping[tuple[str, int], int],
     target_rows: int,
 ) -> Plan:
-    """The compaction of ``topics`` (all topics with chunk files if empty) at ``store``, given the group's
-    committed offsets by (topic, partition)."""
+    """The compaction of ``topics`` (all topics with chunk files if empty) at ``store``, given the settled
+    offsets by (topic, partition) that ``groups`` committed."""
     partitions = []
     for topic in list(topics) or store.topics():
         files = store.list_files(topic)
@@ -150,7 +152,7 @@ def plan(
         for p in sorted({c.partition for c in files}):
             mine = [c for c in files if c.partition == p]
             partitions.append(plan_partition(topic, p, mine, committed.get((topic, p)), target_rows, splittable))
-    return Plan(store.location, group, tuple(partitions))
+    return Plan(store.location, tuple(groups), tuple(partitions))
 
 
 def _splittable(store: ChunkStore, files: Sequence[Chunk]) -> bool:
@@ -189,14 +191,57 @@ def apply(store: ChunkStore, plan: Plan, compression: Compression = "zstd") -> I
         yield Merged(merge, frame.height, written.size, time.monotonic() - started, done, len(merges))
 
 
-class NothingCommitted(RuntimeError):
-    """The group has committed no offset at all: nothing is settled, and the name is most likely a typo."""
+def settled_offsets(
+    groups: Groups, topics: Sequence[str], group: str | None = None
+) -> tuple[dict[tuple[str, int], int], list[str]]:
+    """Offsets below which chunks are settled, by (topic, partition), and the groups they come from.
 
-    def __init__(self, group: str, known: Sequence[str]) -> None:
+    With ``group``, its committed offsets. Without, the lowest committed offset of every group on each
+    partition of ``topics``: the group that writes these files is among them, and a lower offset only merges
+    less, never a chunk its consumers may still redo. A partition that a group has not committed yet (while
+    others have, or while that group's running consumer owns it) is not settled at all."""
+    if group is not None:
+        committed = {key: tp.offset for key, tp in groups.committed(group).items()}
+        if not committed:
+            raise NothingCommitted(group, groups.names())
+        return committed, [group]
+    lowest: dict[tuple[str, int], int] = {}
+    unsettled: set[tuple[str, int]] = set()
+    found: list[str] = []
+    by_topic: dict[str, list[dict[tuple[str, int], int]]] = {}
+    for name in groups.names():
+        mine = {key: tp.offset for key, tp in groups.committed(name).items() if key[0] in topics}
+        owned = {key for m in groups.members(name)[1] for key in m.partitions if key[0] in topics}
+        unsettled |= owned - set(mine)  # a running consumer's first commit may not have come yet
+        if mine:
+            found.append(name)
+        for key, offset in mine.items():
+            lowest[key] = min(offset, lowest.get(key, offset))
+        for topic in {t for t, _ in mine}:
+            by_topic.setdefault(topic, []).append(mine)
+    for key in lowest:
+        if any(key not in mine for mine in by_topic.get(key[0], [])):
+            unsettled.add(key)  # a group that reads this topic has not committed this partition yet
+    if not found:
+        raise NothingCommitted(None, groups.names(), topics)
+    return {k: v for k, v in lowest.items() if k not in unsettled}, found
+
+
+class NothingCommitted(RuntimeError):
+    """No offset is committed where it matters: nothing is settled, and a named group is most likely a typo."""
+
+    def __init__(self, group: str | None, known: Sequence[str], topics: Sequence[str] = ()) -> None:
         self.group = group
         self.known = tuple(known)
+        self.topics = tuple(topics)
         listed = f"known groups: {', '.join(known)}" if 0 < len(known) <= 10 else f"{len(known)} groups exist"
-        super().__init__(
-            f"group {group} has committed no offsets, so no chunk is settled and there is nothing to compact "
-            f"({listed if known else 'no group has committed yet'}); name the group whose consumers write here"
-        )
+        if group is not None:
+            super().__init__(
+                f"group {group} has committed no offsets, so no chunk is settled and there is nothing to compact "
+                f"({listed if known else 'no group has committed yet'}); name the group whose consumers write here"
+            )
+        else:
+            super().__init__(
+                f"no consumer group has committed offsets on {', '.join(topics) or 'any topic with chunk files'}, "
+                "so no chunk is settled yet and there is nothing to compact; run their consumer first"
+            )
