@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from offsetflow.stack.gobuild import build_go_command
 from offsetflow.stack.process import (
     ManagedProcess,
     StackError,
     port_open,
-    require_tool,
-    run_step,
     wait_until_listening,
 )
 
@@ -91,43 +85,20 @@ class FerretDBServer:
         """
         if self.installed():
             return
-        go = require_tool("go", _GO_HINT)
-        self.binary.parent.mkdir(parents=True, exist_ok=True)
-        log = self.binary.parent / "build.log"
-        env = {
-            **os.environ,
-            "GOFLAGS": "-buildvcs=false",
-            "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local"),
-        }
-        with tempfile.TemporaryDirectory(dir=self.binary.parent) as tmp:
-            work = Path(tmp)
-            download = subprocess.run(
-                [go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if download.returncode != 0:
-                raise StackError(
-                    f"downloading {FERRETDB_MODULE}@{FERRETDB_VERSION} failed: "
-                    f"{(download.stdout + download.stderr).strip()}"
-                )
-            src = work / "src"
-            shutil.copytree(json.loads(download.stdout)["Dir"], src)
-            for path in src.rglob("*"):
-                path.chmod(path.stat().st_mode | 0o200)
+
+        def prepare(src: Path) -> None:
             (src / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
             _patch(src)
-            run_step(
-                [go, "build", "-trimpath", "-o", str(work / "ferretdb"), "./cmd/ferretdb"],
-                cwd=src,
-                log_file=log,
-                env=env,
-                what=f"building FerretDB {FERRETDB_VERSION}",
-            )
-            (work / "ferretdb").rename(self.binary)
+
+        build_go_command(
+            FERRETDB_MODULE,
+            FERRETDB_VERSION,
+            "./cmd/ferretdb",
+            self.binary,
+            f"building FerretDB {FERRETDB_VERSION}",
+            _GO_HINT,
+            prepare,
+        )
 
     def start(self, timeout: float = 60.0) -> None:
         if self.process.pid() is not None:

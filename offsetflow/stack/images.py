@@ -10,10 +10,8 @@ the official images they replace.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -21,8 +19,9 @@ from pathlib import Path
 
 from offsetflow.stack.docker import Docker
 from offsetflow.stack.ferretdb import FERRETDB_VERSION, FerretDBServer
+from offsetflow.stack.gobuild import build_go_command
 from offsetflow.stack.kafka import _LOG4J2, KAFKA_VERSION, LOG4J_VERSION, SLF4J_VERSION, fetch_with_maven
-from offsetflow.stack.process import StackError, require_tool, run_step
+from offsetflow.stack.process import require_tool, run_step
 
 COMPOSE_MODULE = "github.com/docker/compose/v2"
 COMPOSE_VERSION = "v2.29.7"
@@ -271,18 +270,15 @@ def _recipe(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+_GO_HINT = "install Go 1.24+ (https://go.dev/dl/) to build Compose and the stand-ins"
+
+
 def _go() -> str:
-    return require_tool("go", "install Go 1.24+ (https://go.dev/dl/) to build Compose and the stand-ins")
+    return require_tool("go", _GO_HINT)
 
 
 def _go_env() -> dict[str, str]:
     return {**os.environ, **_GO_ENV, "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local")}
-
-
-def _writable_copy(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst)
-    for path in dst.rglob("*"):
-        path.chmod(path.stat().st_mode | 0o200)
 
 
 @dataclass(frozen=True)
@@ -303,31 +299,17 @@ class Builds:
         """The Compose v2 CLI (the standalone `docker-compose` binary) from its Go module."""
         if self.compose.exists():
             return self.compose
-        go = _go()
-        self.compose.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.compose.parent) as tmp:
-            work = Path(tmp)
-            download = subprocess.run(
-                [go, "mod", "download", "-json", f"{COMPOSE_MODULE}@{COMPOSE_VERSION}"],
-                cwd=work,
-                env=_go_env(),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if download.returncode != 0:
-                raise StackError(f"downloading {COMPOSE_MODULE}@{COMPOSE_VERSION} failed: {download.stdout}")
-            src = work / "src"
-            _writable_copy(Path(json.loads(download.stdout)["Dir"]), src)
-            version_flag = f"-X github.com/docker/compose/v2/internal.Version={COMPOSE_VERSION}"
-            run_step(
-                [go, "build", "-trimpath", "-ldflags", f"-s -w {version_flag}", "-o", str(work / "out"), "./cmd"],
-                cwd=src,
-                log_file=self.compose.parent / "build.log",
-                env=_go_env(),
-                what=f"building Compose {COMPOSE_VERSION}",
-            )
-            (work / "out").rename(self.compose)
+        version_flag = f"-X github.com/docker/compose/v2/internal.Version={COMPOSE_VERSION}"
+        build_go_command(
+            COMPOSE_MODULE,
+            COMPOSE_VERSION,
+            "./cmd",
+            self.compose,
+            f"building Compose {COMPOSE_VERSION}",
+            _GO_HINT,
+            build_flags=("-ldflags", f"-s -w {version_flag}"),
+            extra_env=_GO_ENV,
+        )
         return self.compose
 
     @property

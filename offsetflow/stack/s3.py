@@ -11,21 +11,16 @@ its environment, never its command line (``ps`` shows command lines to every use
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from offsetflow.stack.gobuild import build_go_command
 from offsetflow.stack.process import (
     ManagedProcess,
     StackError,
     port_open,
-    require_tool,
-    run_step,
     wait_until_listening,
 )
 
@@ -87,50 +82,15 @@ class S3Server:
         for some modules), then build its command in a copy, so the module cache stays read-only."""
         if self.installed():
             return
-        go = require_tool("go", _GO_HINT)
-        self.binary.parent.mkdir(parents=True, exist_ok=True)
-        log = self.binary.parent / "build.log"
-        env = {
-            **os.environ,
-            "GOFLAGS": "-buildvcs=false",
-            "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local"),
-        }
-        with tempfile.TemporaryDirectory(dir=self.binary.parent) as tmp:
-            work = Path(tmp)
-            download = subprocess.run(
-                [go, "mod", "download", "-json", f"{VERSITYGW_MODULE}@{VERSITYGW_VERSION}"],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if download.returncode != 0:
-                raise StackError(
-                    f"downloading {VERSITYGW_MODULE}@{VERSITYGW_VERSION} failed: "
-                    f"{(download.stdout + download.stderr).strip()}"
-                )
-            src = work / "src"
-            shutil.copytree(json.loads(download.stdout)["Dir"], src)
-            for path in src.rglob("*"):
-                path.chmod(path.stat().st_mode | 0o200)
-            run_step(
-                [
-                    go,
-                    "build",
-                    "-trimpath",
-                    "-ldflags",
-                    f"-X main.Version={VERSITYGW_VERSION}",
-                    "-o",
-                    str(work / "versitygw"),
-                    "./cmd/versitygw",
-                ],
-                cwd=src,
-                log_file=log,
-                env=env,
-                what=f"building versitygw {VERSITYGW_VERSION}",
-            )
-            (work / "versitygw").rename(self.binary)
+        build_go_command(
+            VERSITYGW_MODULE,
+            VERSITYGW_VERSION,
+            "./cmd/versitygw",
+            self.binary,
+            f"building versitygw {VERSITYGW_VERSION}",
+            _GO_HINT,
+            build_flags=("-ldflags", f"-X main.Version={VERSITYGW_VERSION}"),
+        )
 
     def start(self, timeout: float = 60.0) -> None:
         if self.process.pid() is not None:
