@@ -240,6 +240,22 @@ def test_a_kill_between_writing_the_merged_file_and_deleting_its_parts_is_invisi
     _exactly_once(out, 1, 40)
 
 
+def test_a_merge_whose_part_vanished_meanwhile_is_skipped_leaving_the_rest_as_readers_saw_it(
+    out: Location,
+) -> None:
+    _small_chunks(out, chunks=4, rows=10, partitions=2)
+    store = open_store(out)
+    plan = compaction.plan(store, ["g"], [TOPIC], {(TOPIC, 0): 40, (TOPIC, 1): 40}, 20)
+    first = plan.merges[0]
+    store.write(TOPIC, 0, first.first, first.last, store.read_rows(first.parts), "zstd")  # another compaction
+    store.delete(first.parts)
+    steps = list(compaction.apply(store, plan))
+    assert isinstance(steps[0], compaction.Skipped) and steps[0].merge == first
+    assert all(isinstance(s, compaction.Merged) for s in steps[1:])
+    _exactly_once(out, 2, 40)
+    assert len(store.list_files(TOPIC)) == 4
+
+
 def test_a_zombies_late_chunk_overlapping_partially_is_read_once_and_merged_away(out: Location) -> None:
     _write(out, [(0, 9), (10, 19), (20, 29)])
     _write(out, [(5, 24)])  # a member that lost the partition wrote these after the new owner did

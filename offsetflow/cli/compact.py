@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 from rich.console import Console
+from rich.markup import escape
 
 from offsetflow.cli import options
 from offsetflow.cli.options import COUNT, BootstrapServers, KafkaConfig, OutLocation, opt
@@ -90,8 +91,14 @@ def compact(
         if isinstance(step, compaction.LeftoversRemoved):
             console.print(f"removed {step.files:,} parts an interrupted run had already merged")
             continue
-        rows += step.rows
         m = step.merge
+        if isinstance(step, compaction.Skipped):
+            console.print(
+                f"[{step.done}/{step.total}] {m.topic}[{m.partition}] offsets {m.first:,}-{m.last:,}: skipped, its "
+                f"files changed meanwhile ({escape(step.reason)}); run compact again to merge them"
+            )
+            continue
+        rows += step.rows
         console.print(
             f"[{step.done}/{step.total}] {m.topic}[{m.partition}] offsets {m.first:,}-{m.last:,}: "
             f"{len(m.parts):,} files -> 1 ({step.rows:,} rows, {step.bytes:,} bytes, {step.seconds:.1f} s)"

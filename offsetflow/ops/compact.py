@@ -147,7 +147,7 @@ def plan(
     offsets by (topic, partition) that ``groups`` committed."""
     partitions = []
     for topic in list(topics) or store.topics():
-        files = store.list_files(topic)
+        files = store.snapshot(topic)  # a listing that missed a file could merge around it and hide it
         splittable = _splittable(store, files)
         for p in sorted({c.partition for c in files}):
             mine = [c for c in files if c.partition == p]
@@ -177,7 +177,20 @@ class Merged:
     total: int
 
 
-def apply(store: ChunkStore, plan: Plan, compression: Compression = "zstd") -> Iterator[LeftoversRemoved | Merged]:
+@dataclass(frozen=True)
+class Skipped:
+    """A merge whose files changed under it: a part gone (another compaction, `clean`), or the temp file of
+    a local write removed by a consumer's cleanup of leftovers. Nothing of it became visible."""
+
+    merge: Merge
+    reason: str
+    done: int
+    total: int
+
+
+def apply(
+    store: ChunkStore, plan: Plan, compression: Compression = "zstd"
+) -> Iterator[LeftoversRemoved | Merged | Skipped]:
     """Carry out ``plan``, leftovers of an interrupted run first, yielding each step as it is done."""
     if plan.leftovers:
         store.delete(plan.leftovers)
@@ -185,8 +198,12 @@ def apply(store: ChunkStore, plan: Plan, compression: Compression = "zstd") -> I
     merges = plan.merges
     for done, merge in enumerate(merges, 1):
         started = time.monotonic()
-        frame = store.read_rows(merge.parts)  # rule 2 applied: an overlap's rows once, in offset order
-        written = store.write(merge.topic, merge.partition, merge.first, merge.last, frame, compression)
+        try:
+            frame = store.read_rows(merge.parts)  # rule 2 applied: an overlap's rows once, in offset order
+            written = store.write(merge.topic, merge.partition, merge.first, merge.last, frame, compression)
+        except FileNotFoundError as exc:
+            yield Skipped(merge, str(exc), done, len(merges))
+            continue
         store.delete(merge.parts)  # only now: until here every part is still there, or shadowed by the merge
         yield Merged(merge, frame.height, written.size, time.monotonic() - started, done, len(merges))
 

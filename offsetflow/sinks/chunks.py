@@ -61,6 +61,7 @@ _CHUNK = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d+)\+(?P<first>\d+)\+(?P<la
 OFFSET_COLUMN = "source_offset"  # rows that carry their record's offset can be split by rule 2
 _TEMP = re.compile(r"^\.(?P<final>.+\.parquet)\.\d+\.tmp$")
 
+_LIST_ATTEMPTS = 100  # listings until two in a row agree, while files are merged or cleaned next to us
 _READ_ATTEMPTS = 100  # listings of a partition a reader tries while its files are merged or cleaned
 
 Compression = Literal["zstd", "lz4", "snappy", "gzip", "uncompressed"]
@@ -154,9 +155,23 @@ class ChunkStore(ABC):
         """Every complete chunk file of a topic (or one partition), shadowed ones included, in offset order:
         what cleanup and compaction work on."""
 
+    def snapshot(self, topic: str, partition: int | None = None) -> list[Chunk]:
+        """``list_files`` as of one moment. One pass is not atomic (a directory is scanned, then each file's
+        size read, and a file gone by then is left out; an object listing comes in pages): while a compaction
+        writes a merged file and then removes its parts, one pass can miss both the merged file (created after
+        the scan) and the parts (removed before their stat). The next pass then differs (it has the merged
+        file, or lacks parts the first had), so passes are repeated until two in a row agree."""
+        listed = self.list_files(topic, partition)
+        for _ in range(_LIST_ATTEMPTS):
+            again = self.list_files(topic, partition)
+            if {c.url for c in again} == {c.url for c in listed}:
+                return again
+            listed = again
+        return listed
+
     def list_chunks(self, topic: str, partition: int | None = None) -> list[Chunk]:
         """The visible chunk files of a topic (or one partition), in offset order: what readers read."""
-        return visible(self.list_files(topic, partition))
+        return visible(self.snapshot(topic, partition))
 
     def read_rows(self, chunks: Sequence[Chunk], columns: Sequence[str] | None = None) -> pl.DataFrame:
         """The rows of these chunks as readers see them: shadowed chunks skipped, and each visible chunk's
@@ -427,7 +442,7 @@ def read_chunks(directory: Location, topic: str, columns: Sequence[str] | None =
     by a consumer: that partition is listed and read again. Each retry follows a finished step of theirs
     (a merge or a cleanup, both finite), so a reader running next to them gets through."""
     store = open_store(directory)
-    files = store.list_files(topic)
+    files = store.snapshot(topic)
     frames = []
     for partition in sorted({c.partition for c in files}):
         listed = [c for c in files if c.partition == partition]
@@ -438,7 +453,7 @@ def read_chunks(directory: Location, topic: str, columns: Sequence[str] | None =
             except FileNotFoundError:
                 if attempt == _READ_ATTEMPTS - 1:
                     raise
-                listed = store.list_files(topic, partition)
+                listed = store.snapshot(topic, partition)
     frames = [f for f in frames if f.width]
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
 
