@@ -117,7 +117,7 @@ class ParquetChunkSink(Sink):
         self.store.clear_leftovers(self.topic, partition)
         # Every file, shadowed ones included (see sinks.chunks): a compaction's parts or a zombie's late chunk
         # past the committed offset go with the rest, so no shadowed part outlives the file that hid it.
-        chunks = self.store.list_files(self.topic, partition)
+        chunks = self.store.snapshot(self.topic, partition)  # consistent while `compact` works below committed
         # A chunk straddling the committed offset (after a replay to a point inside it) is redone whole.
         start = min([c.first for c in chunks if c.first < committed <= c.last], default=committed)
         stale = [c for c in chunks if c.first >= start]
