@@ -15,6 +15,8 @@ from offsetflow.sinks.mark import MarkProcessedSink
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink
 from offsetflow.sinks.storage import Location
+from offsetflow.sms.cache import CACHE, CachedExtractor, ContentCache
+from offsetflow.sms.cost import usd
 from offsetflow.sms.extractors import Extractor
 from offsetflow.sms.process import SmsProcessor
 from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
@@ -38,8 +40,16 @@ class SmsConsumer:
 
 def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: Extractor) -> Pipeline:
     s, topic, db = settings, settings.loop.topic, mongo[settings.source_database]
+    cache: CachedExtractor | None = None
+    if extractor.text_only:  # a text already extracted is copied, not sent again (`offsetflow.sms.cache`)
+        cache = CachedExtractor(extractor, ContentCache(db[CACHE], extractor.model, extractor.prompt_version), s.force)
+        extractor = cache
     processor = SmsProcessor(db[RESULTS], extractor, s.force)
-    usage = extractor.usage
+    usage, price = extractor.usage, extractor.meter.price
+
+    def copied() -> int:
+        return cache.copied if cache is not None else 0
+
     table: Sink = (
         delta.DeltaTableSink(
             s.out, topic, s.loop.group, TRANSACTION_ROW_SCHEMA, "sms_id", s.chunk_rows, s.chunk_max_age
@@ -59,12 +69,31 @@ def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: 
         loop.count_from(
             "offsetflow_llm_results_reused", "Stored results reused, no LLM call.", (), lambda: {(): processor.reused}
         )
+        loop.count_from(
+            "offsetflow_llm_results_copied",
+            "SMS given the result of the same text extracted before, no LLM call.",
+            (),
+            lambda: {(): copied()},
+        )
+        loop.count_from(
+            "offsetflow_llm_cost", "USD spent on LLM calls, at the price table's prices.", (), lambda: {(): usage.cost}
+        )
 
     def report(summary: RunSummary) -> list[str]:
+        money = []
+        if cache is not None:
+            money = [
+                f"LLM cost: {usd(usage.cost)} at {usd(price.prompt)} + {usd(price.completion)} per 1M prompt + "
+                "completion tokens"
+                if price is not None
+                else f"LLM cost: unknown, no price for {extractor.model} (give --llm-prices or --llm-price-*)",
+                f"content cache: {copied():,} SMS copied from a text already extracted, no call",
+            ]
         return [
             f"LLM calls: {usage.calls:,}, tokens: {usage.prompt_tokens + usage.completion_tokens:,} "
             f"({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion); "
             f"stored results reused: {processor.reused:,}",
+            *money,
             f"MongoDB: {s.source_database}.{RESULTS} upserted, {s.source_database}.{RAW} marked processed",
             delta.report_line(delta.table_location(s.out, topic))
             if s.table_format == "delta"

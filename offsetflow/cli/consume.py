@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -41,6 +42,7 @@ from offsetflow.consumers import sms as sms_consumer
 from offsetflow.lookup import LookupMode
 from offsetflow.sinks import delta
 from offsetflow.sinks.chunks import open_store
+from offsetflow.sms.cost import meter_for
 from offsetflow.sms.extractors import Extractor, OpenAIExtractor, OpenAISettings, RulesExtractor
 from offsetflow.stream.loop import LoopSettings, RunSummary
 from offsetflow.stream.metrics import LoopMetrics
@@ -214,6 +216,10 @@ def _extractor(
     tpm: float,
     timeout: float,
     retries: int,
+    prices: Path | None = None,
+    price_prompt: float | None = None,
+    price_completion: float | None = None,
+    budget: float | None = None,
 ) -> Extractor:
     if llm == "rules":
         return RulesExtractor()
@@ -225,7 +231,10 @@ def _extractor(
         raise ConfigError(
             "--llm openai at api.openai.com needs an API key: set OFFSETFLOW_LLM_API_KEY (or --llm-api-key)"
         )
-    return OpenAIExtractor(OpenAISettings(base_url, model, api_key, batch, concurrency, rpm, tpm, timeout, retries))
+    meter = meter_for(model, prices, price_prompt, price_completion, budget)
+    return OpenAIExtractor(
+        OpenAISettings(base_url, model, api_key, batch, concurrency, rpm, tpm, timeout, retries), meter
+    )
 
 
 @app.command()
@@ -246,7 +255,35 @@ def sms(
     llm_max_retries: Annotated[
         int, opt("--llm-max-retries", "Retries on 429/5xx/timeouts/malformed output.", **NON_NEGATIVE)
     ] = 5,
-    force: Annotated[bool, opt("--force", "Re-extract SMS whose result for this model and prompt is stored.")] = False,
+    llm_prices: Annotated[
+        Path | None,
+        opt(
+            "--llm-prices",
+            "Price table, JSON or TOML: per model, prompt and completion USD per 1M tokens (batch_prompt, "
+            "batch_completion optional). Without it, built-in examples for a few OpenAI models: not live prices.",
+        ),
+    ] = None,
+    llm_price_prompt: Annotated[
+        float | None,
+        opt("--llm-price-prompt", "USD per 1M prompt tokens for --llm-model (overrides the table).", min=0),
+    ] = None,
+    llm_price_completion: Annotated[
+        float | None,
+        opt("--llm-price-completion", "USD per 1M completion tokens for --llm-model (overrides the table).", min=0),
+    ] = None,
+    llm_budget: Annotated[
+        float | None,
+        opt(
+            "--llm-budget",
+            "USD: stop (exit 1) before a call whose worst case could take spending past it; results paid for are "
+            "kept, so a restart with a higher budget goes on without paying for them again.",
+            **POSITIVE,
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        opt("--force", "Re-extract SMS whose result for this model and prompt is stored, or whose text was extracted."),
+    ] = False,
     out: OutLocation = "out/sms",
     group: Group = "sms-processor",
     sms_topic: SmsTopic = topics.SMS_RAW,
@@ -282,6 +319,10 @@ def sms(
         llm_tpm,
         llm_timeout,
         llm_max_retries,
+        llm_prices,
+        llm_price_prompt,
+        llm_price_completion,
+        llm_budget,
     )
     settings = sms_consumer.SmsConsumer(
         loop=loop_settings(sms_topic, group, batch_size, until_idle, group_instance_id, max_in_flight, revoke_grace),
