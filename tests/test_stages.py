@@ -4,7 +4,10 @@ is bounded — what is still being processed after the grace period is dropped u
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
+
+import pytest
 
 from offsetflow.stream.records import Failure, Origin, Output, Processed, Record
 from offsetflow.stream.stages import Batch, Stages
@@ -79,3 +82,26 @@ def test_after_a_bounded_drain_new_batches_run_normally() -> None:
     stages.close()
     assert [b.origins[0].offset for b in done] == [10]
     assert written.offsets == [10, 11]
+
+
+def test_batches_written_before_an_error_come_back_before_the_error() -> None:
+    """A processor that stops the consumer on purpose (a budget) must not cost the batches already written:
+    the loop commits them, then stops."""
+
+    def process(records: Sequence[Record]) -> Processed:
+        if records[0].origin.offset == 6:
+            raise RuntimeError("budget reached")
+        return Processed(outputs=[Output(r.origin, str(r.origin.offset), r.value) for r in records])
+
+    written = Written()
+    stages = Stages(process, written, lambda: None, parallel=1)
+    stages.start()
+    for first in (0, 3, 6, 9):
+        stages.submit(_batch(0, first, 3))
+    while stages.error is None:
+        time.sleep(0.01)
+    assert [b.origins[0].offset for b in stages.done()] == [0, 3]
+    with pytest.raises(RuntimeError, match="budget"):
+        stages.done()
+    stages.close()
+    assert written.offsets == [0, 1, 2, 3, 4, 5]

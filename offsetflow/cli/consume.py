@@ -275,8 +275,9 @@ def sms(
         float | None,
         opt(
             "--llm-budget",
-            "USD: stop (exit 1) before a call whose worst case could take spending past it; results paid for are "
-            "kept, so a restart with a higher budget goes on without paying for them again.",
+            "USD: stop before a call whose worst case could take spending past it: what is written is committed, "
+            "the exit code is 1, and results paid for are kept, so a restart with a higher budget goes on without "
+            "paying for them again.",
             **POSITIVE,
         ),
     ] = None,

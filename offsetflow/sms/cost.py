@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from offsetflow.config import ConfigError
-from offsetflow.stream.retry import InfrastructureError
+from offsetflow.stream.retry import StopCleanly
 
 # Tokenisers of current models average 3.5 to 4.5 bytes per token on English and JSON; 3 leaves room for
 # digits and punctuation, which bank SMS are full of. Scripts beyond ASCII take more bytes per character and
@@ -134,7 +134,7 @@ def _price(path: Path, model: str, entry: Any) -> Price:
     return Price(prompt, completion, values["batch_prompt"], values["batch_completion"])
 
 
-class BudgetExceeded(InfrastructureError):
+class BudgetExceeded(StopCleanly):
     """The next call could take spending past ``--llm-budget``. No record is at fault (so no dead letter): the
     consumer stops, and results already paid for are stored, so a restart with a higher budget reuses them."""
 

@@ -27,7 +27,7 @@ from offsetflow.stream.dead_letters import DeadLetterWriter
 from offsetflow.stream.isolate import Isolated, describe, isolate
 from offsetflow.stream.metrics import LoopMetrics
 from offsetflow.stream.records import Failure, Output, Processed, Record, origin_of
-from offsetflow.stream.retry import Stopped, retry
+from offsetflow.stream.retry import StopCleanly, Stopped, retry
 from offsetflow.stream.stages import Batch, Stages
 
 log = logging.getLogger("offsetflow")
@@ -193,6 +193,9 @@ class ConsumerLoop:
         except Stopped as exc:
             self._failed = True
             log.warning("stopped while waiting for %s; uncommitted records will be processed on restart", exc)
+        except StopCleanly:
+            self._stop_cleanly()
+            raise
         except BaseException:
             # Leaving on an error: the revoke that close() triggers must not flush or commit anything, since
             # what the sinks hold may be exactly what failed. The next owner resumes at the last commit.
@@ -388,6 +391,16 @@ class ConsumerLoop:
         """Drain what is in flight, write every buffer, commit: SIGTERM and --until-idle end here."""
         self._collect(self._stages.drain())
         with self._stages.exclusive():
+            for sink in self.sinks:
+                retry(sink.flush, f"flushing {sink.name}", self.stop)
+        self._commit(wait=True)
+
+    def _stop_cleanly(self) -> None:
+        """A processor stopped the consumer on purpose (``StopCleanly``): the batches written whole before it
+        are flushed and committed; the batch that raised, and any after it, are left for the next run."""
+        self._failed = True  # the revoke that closing triggers flushes and commits nothing more
+        self._collect(self._stages.finished())
+        with self._stages.exclusive():  # the writer has stopped: the sinks hold only those batches
             for sink in self.sinks:
                 retry(sink.flush, f"flushing {sink.name}", self.stop)
         self._commit(wait=True)

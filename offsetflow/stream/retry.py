@@ -57,6 +57,12 @@ class InfrastructureError(RuntimeError):
     a missing model): the consumer stops with this message instead of dead-lettering everything it reads."""
 
 
+class StopCleanly(InfrastructureError):
+    """Raise from a processor to stop the consumer on purpose, nobody's fault (a spending budget reached):
+    what was written whole before it is flushed and committed, then the consumer exits with this message.
+    An ``InfrastructureError`` commits nothing more, since what the sinks hold may be what failed."""
+
+
 def retry(
     action: Callable[[], T],
     what: str,

@@ -87,16 +87,21 @@ class Stages:
             return self._in_flight[-1] if self._in_flight else None
 
     def done(self) -> list[Batch]:
-        """Batches finished since the last call, in poll order; raises what stopped the writer."""
+        """Batches finished since the last call, in poll order; once none is left, raises what stopped the
+        writer (the batches written whole before it come first)."""
+        out = self.finished()
+        if not out and self.error is not None:
+            raise self.error
+        return out
+
+    def finished(self) -> list[Batch]:
+        """Batches finished since the last call, in poll order, never raising."""
         out = []
         while True:
             try:
                 out.append(self._done.get_nowait())
             except queue.Empty:
-                break
-        if self.error is not None:
-            raise self.error
-        return out
+                return out
 
     def wait(self, timeout: float) -> list[Batch]:
         """Done batches, waiting up to ``timeout`` for the first (back-pressure: the poller holds back)."""
