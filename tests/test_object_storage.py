@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import signal
 import time
-import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -193,14 +192,6 @@ def test_the_store_of_a_url_is_an_object_store_and_of_a_path_a_directory(out: st
     assert open_store(f"file://{tmp_path}").location == str(tmp_path)
 
 
-def _consume_takes_urls() -> bool:
-    from offsetflow.cli import consume
-
-    out = typing.get_type_hints(consume.posts, include_extras=True)["out"]
-    return typing.get_args(out)[0] is str  # a URL stays text; a Path would fold its //
-
-
-@pytest.mark.skipif(not _consume_takes_urls(), reason="`consume posts --out` takes a local path only so far")
 def test_consumer_killed_mid_run_leaves_every_post_exactly_once_in_the_bucket(run: PostsRun, out: str) -> None:
     run.seed(actors=20, per_actor=20)
     offsetflow(*run.produce_argv(20))
@@ -227,7 +218,6 @@ def test_consumer_killed_mid_run_leaves_every_post_exactly_once_in_the_bucket(ru
     assert not run.out.exists()  # nothing went to a local folder
 
 
-@pytest.mark.skipif(not _consume_takes_urls(), reason="`consume posts --out` takes a local path only so far")
 def test_a_consumer_told_to_write_to_a_missing_bucket_says_so_in_one_line(run: PostsRun, s3: S3Server) -> None:
     offsetflow("topics", "create", "--posts-topic", run.topic, "--sms-topic", f"test.sms.{run.unique}")
     result = offsetflow(*run.consume_argv("--out", f"s3://no-such-{run.unique}/x"), check=False, timeout=120)
