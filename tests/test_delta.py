@@ -330,3 +330,18 @@ def test_records_delivered_again_after_a_replay_leave_the_table_as_it_was(run: P
     after = open_table(location)
     assert after is not None and after.version() == before.version()  # and none committed
     assert set(read_table(location)["post_id"].to_list()) == expected and read_table(location).height == len(expected)
+
+
+def test_compact_with_format_delta_compacts_and_vacuums_the_tables_under_out(sms_run: SmsRun) -> None:
+    sms_run.seed(users=3, per_user=10)
+    sms_run.produce()
+    small = ("--batch-size", "5", "--chunk-rows", "5")
+    offsetflow(*sms_run.consume_argv("--format", "delta", *small, "--until-idle", "2"))
+    location = table_location(str(sms_run.out), sms_run.topic)
+    before = pl.read_delta(location)
+    dry = offsetflow("compact", "--out", str(sms_run.out), "--format", "delta", "--dry-run")
+    assert "would be compacted" in dry.stderr
+    done = offsetflow("compact", "--out", str(sms_run.out), "--format", "delta")
+    assert location in done.stderr
+    after = pl.read_delta(location)
+    assert after.sort("sms_id").equals(before.sort("sms_id")) and after.height == 30

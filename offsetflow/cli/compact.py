@@ -9,11 +9,24 @@ from rich.console import Console
 from rich.markup import escape
 
 from offsetflow.cli import options
-from offsetflow.cli.options import COUNT, BootstrapServers, KafkaConfig, OutLocation, opt
+from offsetflow.cli.options import COUNT, BootstrapServers, KafkaConfig, OutLocation, TableFormat, opt, table_format
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS
 from offsetflow.ops import compact as compaction
 from offsetflow.ops.groups import Groups
+from offsetflow.sinks import delta
 from offsetflow.sinks.chunks import open_store
+from offsetflow.sinks.storage import Location
+
+
+def compact_tables(out: Location, topics: list[str] | None, retention_hours: int, dry_run: bool) -> None:
+    console = Console(stderr=True, soft_wrap=True)
+    names = topics or delta.table_topics(out)
+    if not names:
+        console.print(f"no Delta tables under {out} (`consume --format delta` writes <out>/<topic>.delta)")
+    for name in names:
+        started = time.monotonic()
+        done = delta.compact_table(delta.table_location(out, name), retention_hours=retention_hours, dry_run=dry_run)
+        console.print(f"{escape(done.describe())} ({time.monotonic() - started:.1f} s)")
 
 
 def compact(
@@ -38,6 +51,16 @@ def compact(
         ),
     ] = 1_000_000,
     dry_run: Annotated[bool, opt("--dry-run", "Show what would be merged without changing anything.")] = False,
+    table: TableFormat = "parquet",
+    retention_hours: Annotated[
+        int,
+        opt(
+            "--retention-hours",
+            "With --format delta: vacuum deletes files no table version of the last this-many hours references "
+            "(readers of older versions need them; Delta's default is a week).",
+            **COUNT,
+        ),
+    ] = 168,
     bootstrap_servers: BootstrapServers = DEFAULT_BOOTSTRAP_SERVERS,
     kafka_config: KafkaConfig = None,
 ) -> None:
@@ -58,7 +81,14 @@ def compact(
       offsetflow compact --out out/posts --group posts-fetcher --target-rows 200000
 
       offsetflow compact --out s3://bucket/offsetflow --group sms-processor --topic sms.raw --target-rows 500000
+
+    With --format delta the Delta tables under --out (written by `consume --format delta`) are compacted and
+    vacuumed by the table library instead: a compaction commit rewrites files without changing data, so it is
+    safe next to running consumers.
     """
+    if table_format(table) == "delta":
+        compact_tables(out, topic, retention_hours, dry_run)
+        return
     console = Console(stderr=True, soft_wrap=True)  # a line per step, whatever the terminal's width
     groups = Groups(options.reachable_kafka(bootstrap_servers, kafka_config))
     store = open_store(out)

@@ -32,15 +32,16 @@ from offsetflow.cli.options import (
     RevokeGrace,
     SmsTopic,
     SourceDatabase,
+    TableFormat,
     UntilIdle,
     WaitForKafka,
     opt,
+    table_format,
 )
 from offsetflow.config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_MONGO_URI, ConfigError, KafkaSettings, MongoSettings
 from offsetflow.consumers import posts as posts_consumer
 from offsetflow.consumers import sms as sms_consumer
 from offsetflow.lookup import LookupMode
-from offsetflow.sinks import delta
 from offsetflow.sinks.chunks import open_store
 from offsetflow.sms.cost import meter_for
 from offsetflow.sms.extractors import Extractor, OpenAIExtractor, OpenAISettings, RulesExtractor
@@ -53,26 +54,6 @@ app = typer.Typer(help="Run a pipeline consumer. Kill it any time: a restart res
 console = Console(stderr=True)
 
 SinkDatabase = Annotated[str, opt("--sink-database", "Database the results are upserted into.")]
-TableFormat = Annotated[
-    str,
-    opt(
-        "--format",
-        "Table output under --out: `parquet` (chunk files, one per flush, named by topic/partition/offsets) or "
-        "`delta` (one Delta Lake table, <out>/<topic>.delta: each flush is a Delta commit recording how far it "
-        "holds each partition, so a replay is skipped by the table; read with polars.read_delta, DuckDB, Spark; "
-        "needs `pip install 'offsetflow\\[delta]'`).",  # rich would read [delta] as markup
-        metavar="parquet|delta",
-    ),
-]
-
-
-def table_format(value: str) -> delta.TableFormat:
-    """The --format asked for, with deltalake importable when it is `delta` (else one line saying how)."""
-    if value not in delta.TABLE_FORMATS:
-        raise typer.BadParameter(f"{value!r}: choose parquet or delta", param_hint="--format")
-    if value == "delta":
-        delta.require_deltalake()
-    return "delta" if value == "delta" else "parquet"
 
 
 def ready(kafka: KafkaSettings, mongo: MongoSettings, topic: str, flag: str, wait: float | None) -> None:

@@ -14,6 +14,7 @@ from offsetflow.config import (
     MongoSettings,
     env_name,
 )
+from offsetflow.sinks import delta
 
 
 def opt(flag: str, help: str, **kwargs: Any) -> Any:
@@ -208,3 +209,25 @@ def reachable_kafka(bootstrap_servers: str, kafka_config: list[str] | None) -> K
 
 def mongo(mongo_uri: str, mongo_option: list[str] | None) -> MongoSettings:
     return MongoSettings.resolve(mongo_uri, mongo_option or ())
+
+
+TableFormat = Annotated[
+    str,
+    opt(
+        "--format",
+        "Table output under --out: `parquet` (chunk files, one per flush, named by topic/partition/offsets) or "
+        "`delta` (one Delta Lake table, <out>/<topic>.delta: each flush is a Delta commit recording how far it "
+        "holds each partition, so a replay is skipped by the table; read with polars.read_delta, DuckDB, Spark; "
+        "needs `pip install 'offsetflow\\[delta]'`).",  # rich would read [delta] as markup
+        metavar="parquet|delta",
+    ),
+]
+
+
+def table_format(value: str) -> delta.TableFormat:
+    """The --format asked for, with deltalake importable when it is `delta` (else one line saying how)."""
+    if value not in delta.TABLE_FORMATS:
+        raise typer.BadParameter(f"{value!r}: choose parquet or delta", param_hint="--format")
+    if value == "delta":
+        delta.require_deltalake()
+    return "delta" if value == "delta" else "parquet"
