@@ -22,17 +22,17 @@ header (AWS S3 since 2024, versitygw, MinIO, R2 do). ``deltalake`` is an optiona
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from offsetflow.config import ConfigError
+from offsetflow.sinks.buffered import BufferedSink
 from offsetflow.sinks.storage import Location, ObjectStoreError, filesystem, is_url, local_path, object_store_errors
-from offsetflow.stream.contracts import PartitionResume, Sink
+from offsetflow.stream.contracts import PartitionResume
 from offsetflow.stream.records import Output
 from offsetflow.stream.retry import TransientError
 
@@ -105,19 +105,7 @@ def read_table(location: str, columns: Sequence[str] | None = None) -> pl.DataFr
     )
 
 
-@dataclass
-class _Buffer:
-    """A partition's rows not yet committed, typed in ``write`` like the Parquet sink's, with their offsets."""
-
-    frames: list[pl.DataFrame] = field(default_factory=list)
-    rows: int = 0
-    keys: set[str] = field(default_factory=set)
-    first: int = -1
-    last: int = -1
-    started: float = field(default_factory=time.monotonic)
-
-
-class DeltaTableSink(Sink):
+class DeltaTableSink(BufferedSink):
     name = "delta"
 
     def __init__(
@@ -134,11 +122,8 @@ class DeltaTableSink(Sink):
         self.location = table_location(out, topic)
         self.topic = topic
         self.group = group
-        self.schema = pl.Schema(schema)
+        super().__init__(schema, chunk_rows, max_age)
         self.key_column = key_column
-        self.chunk_rows = chunk_rows
-        self.max_age = max_age
-        self._buffers: dict[int, _Buffer] = {}
         # Per partition, the next offset the table does not hold yet (its txn version): rows below it are in.
         self._held: dict[int, int] = {}
         # Keys the table holds (read on assignment) or this sink committed: a key Kafka delivers twice is
@@ -150,52 +135,14 @@ class DeltaTableSink(Sink):
     def app_id(self, partition: int) -> str:
         return f"{self.group}/{self.topic}/{partition}"
 
-    def write(self, outputs: Sequence[Output]) -> None:
-        """Typed per partition before anything is buffered: a row that does not fit the schema fails here,
-        where the loop can isolate it, and leaves no trace."""
-        fresh: dict[int, dict[str, Output]] = {}
-        for out in outputs:
-            p = out.origin.partition
-            buf = self._buffers.get(p)
-            if out.origin.offset < self._held.get(p, 0) or out.key in self._keys:
-                continue
-            if buf is not None and out.key in buf.keys:
-                continue
-            fresh.setdefault(p, {}).setdefault(out.key, out)
-        typed = {
-            p: pl.DataFrame([o.row for o in outs.values()], schema=self.schema, orient="row", strict=True).with_columns(
-                pl.Series(_OFFSET, [o.origin.offset for o in outs.values()], dtype=pl.Int64)
-            )
-            for p, outs in fresh.items()
-        }
-        for p, frame in typed.items():
-            outs = list(fresh[p].values())
-            buf = self._buffers.setdefault(p, _Buffer())
-            if not buf.rows:
-                buf.first, buf.started = min(o.origin.offset for o in outs), time.monotonic()
-            buf.frames.append(frame)
-            buf.rows += frame.height
-            buf.keys.update(fresh[p])
-            buf.last = max(buf.last, max(o.origin.offset for o in outs))
-            if buf.rows >= self.chunk_rows:
-                self._commit(p)
+    def _already(self, out: Output) -> bool:
+        return out.origin.offset < self._held.get(out.origin.partition, 0) or out.key in self._keys
 
-    def pending(self, partition: int) -> int | None:
-        buf = self._buffers.get(partition)
-        return buf.first if buf is not None and buf.rows else None
+    def _frame(self, outputs: Sequence[Output]) -> pl.DataFrame:
+        offsets = pl.Series(_OFFSET, [o.origin.offset for o in outputs], dtype=pl.Int64)
+        return super()._frame(outputs).with_columns(offsets)
 
-    def flush(self, partitions: Sequence[int] | None = None, *, aged_only: bool = False) -> bool:
-        now = time.monotonic()
-        wrote = False
-        for p in list(self._buffers if partitions is None else partitions):
-            buf = self._buffers.get(p)
-            if buf is None or not buf.rows or (aged_only and now - buf.started < self.max_age):
-                continue
-            self._commit(p)
-            wrote = True
-        return wrote
-
-    def _commit(self, partition: int) -> None:
+    def _write_partition(self, partition: int) -> None:
         """One Delta transaction for the partition's buffered rows, carrying its txn version. The buffer is
         released only once the commit is in the log; a failure raises (an OSError: infrastructure, never
         blamed on the records) and leaves ``pending`` where it was, so nothing is committed past these rows."""
@@ -232,7 +179,7 @@ class DeltaTableSink(Sink):
             # Writers of this partition keep landing first (a zombie still flushing): worth waiting for.
             lost = f"lost {_COMMIT_ATTEMPTS} commit races in a row"
             raise TransientError(f"{self.location}: partition {partition} {lost}")
-        del self._buffers[partition]
+        self._release(partition)
         self._held[partition] = max(self._held.get(partition, 0), version, held)
         self._keys.update(buf.keys)
 
@@ -243,7 +190,7 @@ class DeltaTableSink(Sink):
         table = open_table(self.location)
         held = table.transaction_version(self.app_id(partition)) if table is not None else None
         self._held[partition] = held or 0
-        self._buffers.pop(partition, None)
+        self._drop(partition)
         if table is not None and table.version() != self._keys_version:
             with object_store_errors(f"reading keys of the Delta table at {self.location}"):
                 keys = pl.read_delta(table, columns=[self.key_column]).get_column(self.key_column)
@@ -252,7 +199,7 @@ class DeltaTableSink(Sink):
         return PartitionResume()
 
     def revoked(self, partition: int) -> None:
-        self._buffers.pop(partition, None)
+        self._drop(partition)
         self._held.pop(partition, None)
 
 
