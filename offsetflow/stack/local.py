@@ -114,8 +114,10 @@ class LocalStack:
 
 
 def wait_kafka_usable(bootstrap: str, deadline: float) -> None:
-    """Ready means a topic can be created and its leader is known, not merely an open port."""
-    from confluent_kafka import KafkaException
+    """Ready means a topic can be created and its leader is known, and a group's offsets can be committed (a
+    fresh broker creates ``__consumer_offsets`` on the first group request and answers "coordinator not
+    available" meanwhile), not merely an open port."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -130,6 +132,8 @@ def wait_kafka_usable(bootstrap: str, deadline: float) -> None:
                     raise
             meta = admin.list_topics(READY_TOPIC, timeout=10).topics[READY_TOPIC]
             if meta.error is None and all(p.leader >= 0 for p in meta.partitions.values()):
+                probe = [ConsumerGroupTopicPartitions(READY_TOPIC, [TopicPartition(READY_TOPIC, 0, 0)])]
+                admin.alter_consumer_group_offsets(probe, request_timeout=10)[READY_TOPIC].result()
                 return
         except Exception as exc:
             last = str(exc)
