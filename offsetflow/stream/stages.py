@@ -143,6 +143,11 @@ class Stages:
         with self._lock:
             yield
 
+    def settle(self) -> None:
+        """Let processing already running finish, and start no more: its side effects (LLM answers stored as
+        they arrive, paid for) complete while the clients it uses are still open."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
     def close(self) -> None:
         self._todo.put(None)
         if self._writer.is_alive():
