@@ -12,8 +12,9 @@ import pytest
 from pymongo import MongoClient
 
 from offsetflow.config import KafkaSettings, MongoSettings
+from offsetflow.sinks.storage import s3_filesystem
 from offsetflow.stack.local import LocalStack
-from offsetflow.stack.s3 import S3Server
+from offsetflow.stack.s3 import DEV_BUCKET, S3Server
 from offsetflow.testing.llm_server import Behaviour
 from tests.cli import offsetflow
 from tests.pipelines import Llm, PostsRun, SmsRun
@@ -55,6 +56,17 @@ def s3(stack: LocalStack) -> Iterator[S3Server]:
     yield stack.s3
     if not already_running and not os.environ.get("OFFSETFLOW_TEST_KEEP_STACK"):
         stack.s3.process.stop()
+
+
+@pytest.fixture()
+def s3_out(s3: S3Server, unique: str) -> Iterator[str]:
+    """A prefix of the dev bucket of the test's own, removed afterwards."""
+    url = f"s3://{DEV_BUCKET}/test-{unique}"
+    yield url
+    fs = s3_filesystem()
+    leftover = fs.find(url.removeprefix("s3://"))
+    if leftover:
+        fs.rm(leftover)
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,7 @@ from offsetflow.sinks.chunks import (
     visible,
 )
 from offsetflow.sinks.parquet import ParquetChunkSink
-from offsetflow.sinks.storage import Location, s3_filesystem
-from offsetflow.stack.s3 import DEV_BUCKET
+from offsetflow.sinks.storage import Location
 from offsetflow.stream.records import Origin, Output
 from tests.cli import offsetflow
 from tests.pipelines import PostsRun, spawn
@@ -138,13 +137,7 @@ def out(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iterator
     if request.param == "local":
         yield tmp_path / "out"
         return
-    request.getfixturevalue("s3")
-    url = f"s3://{DEV_BUCKET}/test-{unique}"
-    yield url
-    fs = s3_filesystem()
-    leftover = fs.find(url.removeprefix("s3://"))
-    if leftover:
-        fs.rm(leftover)
+    yield request.getfixturevalue("s3_out")
 
 
 def _post(offset: int, partition: int = 0, topic: str = TOPIC) -> Output:

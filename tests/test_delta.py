@@ -12,7 +12,6 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +34,6 @@ from offsetflow.sinks.delta import (
     table_location,
     table_topics,
 )
-from offsetflow.sinks.storage import s3_filesystem
 from offsetflow.stack.s3 import DEV_BUCKET, DEV_SECRET_ACCESS_KEY, S3Server
 from offsetflow.stream.isolate import caused_by_data
 from offsetflow.stream.records import Origin, Output
@@ -44,17 +42,6 @@ from tests.pipelines import PostsRun, SmsRun
 
 TOPIC = "posts.ids"
 GROUP = "posts-fetcher"
-
-
-@pytest.fixture()
-def s3_out(s3: S3Server, unique: str) -> Iterator[str]:
-    """A prefix of the dev bucket of its own, removed afterwards."""
-    url = f"s3://{DEV_BUCKET}/test-delta-{unique}"
-    yield url
-    fs = s3_filesystem()
-    leftover = fs.find(url.removeprefix("s3://"))
-    if leftover:
-        fs.rm(leftover)
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,14 +29,8 @@ TOPIC = "posts.ids"
 
 
 @pytest.fixture()
-def out(s3: S3Server, unique: str) -> Iterator[str]:
-    """A prefix of the dev bucket of its own, removed afterwards."""
-    url = f"s3://{DEV_BUCKET}/test-{unique}"
-    yield url
-    fs = s3_filesystem()
-    leftover = fs.find(url.removeprefix("s3://"))
-    if leftover:
-        fs.rm(leftover)
+def out(s3_out: str) -> str:
+    return s3_out
 
 
 def _post(offset: int, partition: int = 0) -> Output:

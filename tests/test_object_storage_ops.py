@@ -12,7 +12,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -23,7 +23,7 @@ from offsetflow import codec
 from offsetflow.config import KafkaSettings
 from offsetflow.sinks.chunks import list_chunks, open_store, read_chunks
 from offsetflow.sinks.storage import s3_filesystem
-from offsetflow.stack.s3 import DEV_BUCKET, DEV_SECRET_ACCESS_KEY, S3Server
+from offsetflow.stack.s3 import DEV_SECRET_ACCESS_KEY, S3Server
 from tests.cli import offsetflow
 from tests.pipelines import PostsRun
 
@@ -31,14 +31,8 @@ SMALL = ["--chunk-rows", "40"]
 
 
 @pytest.fixture()
-def out(s3: S3Server, unique: str) -> Iterator[str]:
-    """A prefix of the dev bucket of its own, removed afterwards."""
-    url = f"s3://{DEV_BUCKET}/test-{unique}"
-    yield url
-    fs = s3_filesystem()
-    leftover = fs.find(url.removeprefix("s3://"))
-    if leftover:
-        fs.rm(leftover)
+def out(s3_out: str) -> str:
+    return s3_out
 
 
 @pytest.fixture()
