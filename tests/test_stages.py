@@ -105,3 +105,31 @@ def test_batches_written_before_an_error_come_back_before_the_error() -> None:
         stages.done()
     stages.close()
     assert written.offsets == [0, 1, 2, 3, 4, 5]
+
+
+def test_end_of_partition_offsets_wait_for_the_batches_before_them_and_never_apply_after_a_failed_write() -> None:
+    """An end offset says "every record before me is done" only if the batches polled before it are. After a
+    write failed, that batch left undone: an end seen then must not move the checkpoint, or a budget stop
+    would commit records it never paid for (seen in CI: the restart found nothing left to do)."""
+    slow = Slow(held={0})
+    stages = Stages(slow, Written(), lambda: None, parallel=1)
+    stages.start()
+    assert stages.ends_seen({0: 0})  # nothing in flight: applies now
+    stages.submit(_batch(0, 0, 3))
+    assert not stages.ends_seen({0: 3})  # rides with the batch in flight
+    slow.release.set()
+    [done] = stages.drain()
+    assert done.ends == {0: 3}
+    stages.close()
+
+    def fail(records: Sequence[Record]) -> Processed:
+        raise RuntimeError("budget reached")
+
+    failing = Stages(fail, Written(), lambda: None, parallel=1)
+    failing.start()
+    failing.submit(_batch(0, 0, 3))
+    while failing.error is None:
+        time.sleep(0.01)
+    assert failing.idle  # the failed batch is out of flight ...
+    assert not failing.ends_seen({0: 3})  # ... yet its end does not apply
+    failing.close()

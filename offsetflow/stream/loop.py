@@ -136,7 +136,7 @@ class ConsumerLoop:
         self._consumer: Consumer | None = None
         self._dlq: DeadLetterWriter | None = None
         self._rebalanced_at = time.monotonic()
-        self._owns_all_partitions = False
+        self._owns_all_partitions: bool | None = False
         self._failed = False
         self._paused = False
         self._full_since: float | None = None
@@ -244,12 +244,25 @@ class ConsumerLoop:
         now = time.monotonic()
         if now - max(last_record, self._rebalanced_at) < until_idle:
             return False
-        if not (self._owns_all_partitions or now - self._rebalanced_at >= self._session_timeout + 1):
+        if not (self._owns_all() or now - self._rebalanced_at >= self._session_timeout + 1):
             return False
         if now - self._caught_up_checked < 2:
             return False
         self._caught_up_checked = now
         return self._group_caught_up()
+
+    def _owns_all(self) -> bool:
+        """Whether the current assignment is every partition of the topic (asked once per assignment)."""
+        assert self._consumer is not None
+        if self._owns_all_partitions is None:
+            topic = self.settings.topic
+            try:
+                total = len(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+            except KafkaException as exc:
+                log.debug("cannot tell how many partitions %s has: %s", topic, exc)
+                return False
+            self._owns_all_partitions = len(self._consumer.assignment()) >= total
+        return self._owns_all_partitions
 
     def _group_caught_up(self) -> bool:
         """Whether every partition of the topic is done: processed to its end by this member, or committed to
@@ -316,11 +329,8 @@ class ConsumerLoop:
 
     def _ends_after_in_flight(self, ends: dict[int, int]) -> None:
         """End-of-partition offsets follow every record polled before them: they apply once those are done."""
-        newest = self._stages.last()
-        if newest is None:
+        if self._stages.ends_seen(ends):
             self._reached_end(ends)
-        else:
-            newest.ends.update(ends)
 
     def _collect(self, batches: Sequence[Batch]) -> None:
         """Done batches, in poll order: every record is in every sink or has a dead letter queued. The
@@ -494,8 +504,10 @@ class ConsumerLoop:
         consumer.resume(committed)
         self._paused = False
         self._rebalanced_at = time.monotonic()
-        total = len(consumer.list_topics(self.settings.topic, timeout=10).topics[self.settings.topic].partitions)
-        self._owns_all_partitions = len(consumer.assignment()) >= total
+        # Whether this member owns every partition is asked later, from the loop: ``list_topics`` inside a
+        # rebalance callback nests confluent-kafka's per-call state, and the next callback of the same poll
+        # then aborts the process (``CallState_get: Assertion `cs != NULL' failed``).
+        self._owns_all_partitions = None
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         ours = [tp.partition for tp in partitions]

@@ -81,10 +81,20 @@ class Stages:
     def idle(self) -> bool:
         return not self._in_flight
 
-    def last(self) -> Batch | None:
-        """The newest batch still in flight (end-of-partition offsets seen later belong with it)."""
+    def ends_seen(self, ends: dict[int, int]) -> bool:
+        """End-of-partition offsets polled after every batch in flight: they belong with the newest of them
+        and apply once it is done. Returns True when they apply now, because nothing is in flight.
+
+        Once a write has failed they never apply: the batch that failed left the stages undone, so "every
+        record before this end is done" no longer holds, and moving the checkpoint to the end would commit
+        records nobody wrote (a budget stop that commits its partitions' ends loses what it had not paid for)."""
         with self._count_lock:
-            return self._in_flight[-1] if self._in_flight else None
+            if self.error is not None:
+                return False
+            if self._in_flight:
+                self._in_flight[-1].ends.update(ends)
+                return False
+            return True
 
     def done(self) -> list[Batch]:
         """Batches finished since the last call, in poll order; once none is left, raises what stopped the
