@@ -113,7 +113,10 @@ class CachedExtractor(Extractor):
     cached results.
 
     A text the extractor failed on fails for each of its SMS in the batch with the same reason (sending it again
-    would most likely pay to fail again); a batch that waited for it sends it once more."""
+    would most likely pay to fail again); a batch that waited for it sends it once more.
+
+    Money goes with the SMS that was sent (``Extracted.costs``): a copy costs nothing, so summing the costs
+    of stored results counts each payment once."""
 
     def __init__(self, inner: Extractor, cache: ContentCache, force: bool = False) -> None:
         if not inner.text_only:
@@ -158,6 +161,7 @@ class CachedExtractor(Extractor):
                 sent = self._send(leaders, on_results, replace=stale)
                 out.results.update(sent.results)
                 out.failures.update(sent.failures)
+                out.costs.update(sent.costs)
         finally:
             self._land(mine)
         if theirs:
@@ -166,6 +170,7 @@ class CachedExtractor(Extractor):
             again = self.extract([sms for key in theirs for sms in groups[key]], on_results)
             out.results.update(again.results)
             out.failures.update(again.failures)
+            out.costs.update(again.costs)
         return out
 
     def _send(
@@ -197,7 +202,9 @@ class CachedExtractor(Extractor):
 
         sent = self.inner.extract([sms for _, sms, _ in leaders.values()], on_answer)
         on_answer(sent.results)  # an extractor that does not report answers as they come
-        out = Extracted(dict(sent.results), dict(sent.failures))
+        out = Extracted(
+            dict(sent.results), dict(sent.failures), {sid: c for sid, c in sent.costs.items() if sid in sent.results}
+        )
         for sid, (_, _, others) in leaders.items():
             if sid in sent.results:
                 out.results.update((s.sms_id, copy(sent.results[sid], s.sms_id)) for s in others)

@@ -42,6 +42,11 @@ class SmsIn:
 class Extracted:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # sms_id -> reason
+    # sms_id -> USD its result cost, stored with it so spending per user survives the process: each request's
+    # cost (as ``Meter.charge`` counted it) split evenly over the SMS it carried, summed over every request
+    # that carried the SMS (the request that failed for it included). Only SMS in ``results``; a missing
+    # sms_id cost nothing (the rules, a copy of a text already paid for).
+    costs: dict[str, float] = field(default_factory=dict)
 
 
 OnResults = Callable[[dict[str, dict[str, Any]]], None]
@@ -198,14 +203,17 @@ class OpenAIExtractor(Extractor):
                 continue
             out.results.update(done.results)
             out.failures.update(done.failures)
+            out.costs.update(done.costs)
         if error is not None:
             raise error
         return out
 
     def _extract_part(self, part: Sequence[SmsIn], on_results: OnResults | None) -> Extracted:
         out = Extracted()
-        accepted, leftover = self._ask(part)
+        paid: dict[str, float] = {}
+        accepted, leftover = self._ask(part, paid)
         out.results.update(accepted)
+        out.costs.update((sid, paid.get(sid, 0.0)) for sid in accepted)
         if accepted and on_results is not None:
             on_results(accepted)
         if len(part) == 1:
@@ -216,18 +224,20 @@ class OpenAIExtractor(Extractor):
                 alone = self._extract_part([sms], on_results)
                 out.results.update(alone.results)
                 out.failures.update(alone.failures)
+                # its share of the request that got it wrong was paid too
+                out.costs.update((sid, paid.get(sid, 0.0) + cost) for sid, cost in alone.costs.items())
         return out
 
-    def _ask(self, part: Sequence[SmsIn]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    def _ask(self, part: Sequence[SmsIn], paid: dict[str, float]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         """One request, retried while the server is busy or erring; a multi-SMS request is not retried for
         the SMS its answer got wrong (the caller asks those alone). Returns accepted results and, per SMS
-        without one, why."""
+        without one, why; what each attempt cost is added to ``paid``, shared by the SMS it carried."""
         retries = self.settings.max_retries if len(part) == 1 else 0
         delay = 1.0
         reason = "no answer"
         for attempt in range(self.settings.max_retries + 1):
             try:
-                answers = self._request(part)
+                answers = self._request(part, paid)
             except Refused as exc:
                 return {}, {s.sms_id: f"LLM refused the request: {exc}" for s in part}
             except Retryable as exc:
@@ -248,8 +258,9 @@ class OpenAIExtractor(Extractor):
             reason = next(iter(wrong.values()))
         return {}, {s.sms_id: reason for s in part}
 
-    def _request(self, part: Sequence[SmsIn]) -> dict[str, list[dict[str, Any]]]:
-        """The results of one chat completion, grouped by the SMS they name (only SMS of this request)."""
+    def _request(self, part: Sequence[SmsIn], paid: dict[str, float]) -> dict[str, list[dict[str, Any]]]:
+        """The results of one chat completion, grouped by the SMS they name (only SMS of this request); what
+        it cost, answered or not, is shared in ``paid`` by the SMS it carried."""
         body = chat_request(self.settings.model, part, self.settings.max_tokens_per_sms)
         max_tokens = body["max_tokens"]
         data = json.dumps(body).encode()
@@ -261,7 +272,9 @@ class OpenAIExtractor(Extractor):
             if exc.busy or isinstance(exc.__cause__, ConnectionRefusedError):
                 self.meter.release(held)  # 429/5xx, nobody listening: nothing billed
             else:  # a timeout or an unreadable answer may well have been billed
-                self.usage.charge(self.meter.charge(held, len(data), 0, 0))
+                cost = self.meter.charge(held, len(data), 0, 0)
+                self.usage.charge(cost)
+                share(paid, part, cost)
             raise
         except BaseException:
             self.meter.release(held)
@@ -269,7 +282,9 @@ class OpenAIExtractor(Extractor):
         usage = reply.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
-        self.usage.add(prompt, completion, self.meter.charge(held, len(data), prompt, completion))
+        cost = self.meter.charge(held, len(data), prompt, completion)
+        self.usage.add(prompt, completion, cost)
+        share(paid, part, cost)
         return read_answer(reply, part)
 
     def _post(self, data: bytes) -> dict[str, Any]:
@@ -316,6 +331,14 @@ class OpenAIExtractor(Extractor):
         if not isinstance(reply, dict):
             raise Retryable(f"HTTP {status} with a JSON {type(reply).__name__}, not an object", malformed=True)
         return reply
+
+
+def share(paid: dict[str, float], part: Sequence[SmsIn], cost: float) -> None:
+    """Split one request's cost evenly over the SMS it carried: a provider reports tokens per request, not per
+    SMS, and bank SMS are alike enough in length that an even share is fair. The batch mode shares a job's
+    request the same way."""
+    for sms in part:
+        paid[sms.sms_id] = paid.get(sms.sms_id, 0.0) + cost / len(part)
 
 
 def chat_request(model: str, part: Sequence[SmsIn], max_tokens_per_sms: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pymongo.collection import Collection
 from offsetflow.lookup import IdLookup
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sms.extractors import Extractor, SmsIn
-from offsetflow.sms.rows import TRANSACTION_ROW_SCHEMA
+from offsetflow.sms.rows import LLM_COST, TRANSACTION_ROW_SCHEMA
 from offsetflow.stream.contracts import Processor
 from offsetflow.stream.isolate import describe
 from offsetflow.stream.records import Failure, Output, Processed, Record
@@ -31,7 +31,11 @@ class SmsProcessor(Processor):
     sends the rest to the extractor in batches, and dead-letters what the extractor keeps failing on.
 
     Each answer's results are stored as soon as they arrive (the same idempotent upsert the result sink does
-    later), so a consumer killed mid-batch has paid only for the requests in flight: the rest are reused."""
+    later), so a consumer killed mid-batch has paid only for the requests in flight: the rest are reused.
+
+    A row also carries what its result cost (``LLM_COST``), for MongoDB only. The early store cannot know it
+    yet (``OnResults`` hands over results alone); the result sink's upsert replaces the whole document with
+    the row that has it. A reused result keeps the cost stored with it: what it cost once, not paid again."""
 
     def __init__(self, results: Collection[dict[str, Any]], extractor: Extractor, force: bool = False) -> None:
         self.lookup = IdLookup(results)
@@ -50,12 +54,15 @@ class SmsProcessor(Processor):
             if doc.get("model") == self.extractor.model and doc.get("prompt_version") == self.extractor.prompt_version
         }
 
-    def _row(self, sms: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    def _row(self, sms: dict[str, Any], result: dict[str, Any], cost: float | None = None) -> dict[str, Any]:
         row = {**result, "model": self.extractor.model, "prompt_version": self.extractor.prompt_version}
         row.update(sms_id=sms["sms_id"], user_id=sms["user_id"], sender=sms["sender"], received_at=sms["received_at"])
         if row["received_at"] is not None and row["received_at"].tzinfo is None:
             row["received_at"] = row["received_at"].replace(tzinfo=UTC)
-        return {k: row.get(k) for k in TRANSACTION_ROW_SCHEMA}
+        out = {k: row.get(k) for k in TRANSACTION_ROW_SCHEMA}
+        if cost is not None:
+            out[LLM_COST] = cost
+        return out
 
     def _store_early(self, unique: dict[str, Record], results: dict[str, dict[str, Any]]) -> None:
         try:
@@ -91,8 +98,12 @@ class SmsProcessor(Processor):
             try:
                 if sid in stored:
                     row = {k: stored[sid].get(k) for k in TRANSACTION_ROW_SCHEMA}
+                    # what it cost when it was paid for; without one (stored by an older version, or early by a run
+                    # that died) the cost stays unknown rather than a made-up 0
+                    if LLM_COST in stored[sid]:
+                        row[LLM_COST] = stored[sid][LLM_COST]
                 elif extracted is not None and sid in extracted.results:
-                    row = self._row(sms, extracted.results[sid])
+                    row = self._row(sms, extracted.results[sid], float(extracted.costs.get(sid, 0.0)))
                 else:
                     reason = extracted.failures.get(sid, "no result") if extracted else "no result"
                     out.failures.append(Failure(record.origin, "extraction", f"sms {sid}: {reason}"))

@@ -26,3 +26,9 @@ TRANSACTION_ROW_SCHEMA: dict[str, Any] = {
     "model": pl.String,
     "prompt_version": pl.String,
 }
+
+# What the LLM request(s) behind a result cost, in USD (``Extracted.costs``), kept on the result in MongoDB so
+# spending per user survives crashes and restarts (``offsetflow stats sms``). It is not a column of the files:
+# it is bookkeeping about the run, not something the SMS said, and a new column would part the chunk files and
+# Delta table already written from those written after. The file sinks type rows by the schema above and drop it.
+LLM_COST = "llm_cost_usd"

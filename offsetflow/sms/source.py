@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from pymongo.database import Database
 
 from offsetflow.seeding import SourceNotEmpty
+from offsetflow.sms.rows import LLM_COST
 from offsetflow.sms.synthetic import sms_for_user
 
 RAW = "sms_fin_rawdata"
@@ -47,6 +49,7 @@ class UserStats:
     processed: int
     transactions: int
     failed: int
+    llm_cost: float = 0.0  # USD: what the user's stored results cost, each once
 
     @property
     def pending(self) -> int:
@@ -61,6 +64,17 @@ def sms_stats(
     for doc in db[RAW].find(query, {"user_id": 1, "isprocessed": 1}):
         total[doc["user_id"]] += 1
         processed[doc["user_id"]] += bool(doc.get("isprocessed"))
-    for doc in db[RESULTS].find({**query, "is_transaction": True}, {"user_id": 1}):
-        found[doc["user_id"]] += 1
-    return [UserStats(u, total[u], processed[u], found[u], failed_by_user.get(u, 0)) for u in sorted(total)]
+    cost: defaultdict[str, float] = defaultdict(float)
+    # Summed over the stored results, one document per SMS: a result reused or re-stored after a crash or a
+    # replay keeps its one cost, so nothing paid once is counted twice. Results stored without a cost (before
+    # costs were kept) count as 0.
+    for doc in db[RESULTS].find(query, {"user_id": 1, "is_transaction": 1, LLM_COST: 1}):
+        user = str(doc.get("user_id"))
+        found[user] += doc.get("is_transaction") is True
+        cost[user] += _usd(doc.get(LLM_COST))
+    return [UserStats(u, total[u], processed[u], found[u], failed_by_user.get(u, 0), cost[u]) for u in sorted(total)]
+
+
+def _usd(value: Any) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if ok else 0.0
