@@ -31,6 +31,7 @@ from offsetflow.cli import (
 )
 from offsetflow.config import ConfigError
 from offsetflow.stack.process import StackError
+from offsetflow.stream.retry import StopCleanly
 
 app = typer.Typer(
     help="Resumable data pipelines over Kafka: consumer-group offsets are the checkpoints.\n\n"
@@ -118,6 +119,12 @@ def main() -> None:
     except ServerSelectionTimeoutError as exc:
         say_error(mongo_unreachable(exc))
         sys.exit(ERROR_EXIT)
+    except StopCleanly as exc:  # a consumer stopped on purpose, its work committed
+        if exc.exit_code == 0:
+            Console(stderr=True, soft_wrap=True).print(f"stopped: {escape(redact.text(str(exc)))}", highlight=False)
+        else:
+            say_error(errors.message(exc))
+        sys.exit(exc.exit_code)
     except _USER_ERRORS as exc:
         say_error(errors.message(exc))
         sys.exit(ERROR_EXIT)

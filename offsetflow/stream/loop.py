@@ -409,6 +409,7 @@ class ConsumerLoop:
         """A processor stopped the consumer on purpose (``StopCleanly``): the batches written whole before it
         are flushed and committed; the batch that raised, and any after it, are left for the next run."""
         self._failed = True  # the revoke that closing triggers flushes and commits nothing more
+        self.stop.set()  # whatever waits on it (a batch job being polled) stops waiting
         self._stages.settle()  # calls in flight for other batches finish and store what they paid for
         self._collect(self._stages.finished())
         with self._stages.exclusive():  # the writer has stopped: the sinks hold only those batches

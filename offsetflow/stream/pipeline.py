@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from offsetflow import codec
 from offsetflow.config import KafkaSettings
@@ -31,6 +31,8 @@ class Pipeline:
     report: Callable[[RunSummary], list[str]]  # where its results went, said after it stops
     # Counters the loop does not know of (LLM calls, reused results), added to the loop's metrics.
     metrics: Callable[[LoopMetrics], None] = _no_metrics
+    # Set to stop the run (signals set it too); shared with parts that wait long, so they stop waiting.
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def run(
         self,
@@ -42,4 +44,5 @@ class Pipeline:
         """Until stopped (a signal, ``stop``, or ``until_idle``); a restart resumes at the committed offsets."""
         metrics = metrics or LoopMetrics(self.loop.group, self.loop.topic)
         self.metrics(metrics)
+        stop = stop or self.stop
         return ConsumerLoop(kafka, self.loop, self.schema, self.processor, self.sinks, progress, stop, metrics).run()

@@ -62,6 +62,8 @@ class StopCleanly(InfrastructureError):
     what was written whole before it is flushed and committed, then the consumer exits with this message.
     An ``InfrastructureError`` commits nothing more, since what the sinks hold may be what failed."""
 
+    exit_code = 1  # a stop nobody asked for (a budget) is not a success; one that was asked for may say 0
+
 
 def retry(
     action: Callable[[], T],

@@ -58,6 +58,7 @@ class Stages:
         self._records = 0
         self._count_lock = threading.Lock()
         self.error: BaseException | None = None
+        self._early: list[Batch] = []  # done batches a drain took from the queue before it met the error
         self._abandoning = threading.Event()  # set while ``drain`` drops what is not being written yet
         self.abandoned = 0  # records dropped uncommitted by bounded drains, for the log and the tests
         self._writer = threading.Thread(target=self._write_loop, name="writer", daemon=True)
@@ -106,7 +107,7 @@ class Stages:
 
     def finished(self) -> list[Batch]:
         """Batches finished since the last call, in poll order, never raising."""
-        out = []
+        out, self._early = self._early, []
         while True:
             try:
                 out.append(self._done.get_nowait())
@@ -138,6 +139,7 @@ class Stages:
                 with suppress(queue.Empty):
                     out.append(self._done.get(timeout=0.05 if deadline is not None else 0.2))
                 if self.error is not None:
+                    self._early = out + self._early  # written whole before the error: ``finished`` returns them
                     raise self.error
         finally:
             self._abandoning.clear()
