@@ -19,6 +19,10 @@ from offsetflow.stream.commits import CommitInfo
 from offsetflow.topics import INTERNAL_PREFIX
 
 
+class NoSuchTopic(RuntimeError):
+    """A topic named by the user, or listed a moment ago and deleted since."""
+
+
 class GroupActive(RuntimeError):
     """The group has running members, so its offsets must not be changed now."""
 
@@ -108,9 +112,10 @@ class Groups:
         return described.state.name.lower(), members
 
     def partitions(self, topic: str) -> list[int]:
+        """The topic's partitions; ``NoSuchTopic`` if it does not exist (or was deleted a moment ago)."""
         meta = self.admin.list_topics(topic, timeout=self.timeout).topics.get(topic)
         if meta is None or meta.error is not None:
-            raise RuntimeError(f"topic {topic} does not exist (offsetflow topics create makes the project's topics)")
+            raise NoSuchTopic(f"topic {topic} does not exist (offsetflow topics create makes the project's topics)")
         return sorted(meta.partitions)
 
     def offsets(self, topic: str, spec: str | int, partitions: Iterable[int] | None = None) -> dict[int, int]:
