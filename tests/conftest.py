@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -9,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 from offsetflow.config import KafkaSettings, MongoSettings
 from offsetflow.sinks.storage import s3_filesystem
@@ -87,9 +91,33 @@ def mongo(mongo_settings: MongoSettings) -> Iterator[MongoClient[dict[str, Any]]
 
 
 @pytest.fixture()
-def unique() -> str:
-    """A fresh suffix so tests never see each other's topics, groups or databases."""
-    return uuid.uuid4().hex[:10]
+def unique() -> Iterator[str]:
+    """A fresh suffix so tests never see each other's topics, groups or databases. The test's topics and
+    databases are deleted afterwards (when this session talks to a stack): a broker that keeps every test's
+    partitions runs out of file handles after a few suites on one data directory."""
+    suffix = uuid.uuid4().hex[:10]
+    yield suffix
+    _remove_named(suffix)
+
+
+def _remove_named(suffix: str) -> None:
+    bootstrap, uri = os.environ.get("OFFSETFLOW_BOOTSTRAP_SERVERS"), os.environ.get("OFFSETFLOW_MONGO_URI")
+    if bootstrap:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        try:
+            names = [t for t in admin.list_topics(timeout=10).topics if suffix in t]
+            if names:
+                for future in admin.delete_topics(names, operation_timeout=30).values():
+                    with contextlib.suppress(KafkaException):
+                        future.result()
+        except KafkaException:
+            pass  # the test stopped the broker, or left it down: nothing to tidy
+    if uri:
+        client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=5000)
+        with client, contextlib.suppress(PyMongoError):
+            for name in client.list_database_names():
+                if suffix in name:
+                    client.drop_database(name)
 
 
 @pytest.fixture()
