@@ -3,7 +3,7 @@ processed at its source, then the results written to Parquet chunks (or a Delta 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pymongo import MongoClient
@@ -15,6 +15,7 @@ from offsetflow.sinks.mark import MarkProcessedSink
 from offsetflow.sinks.mongo import MongoUpsertSink
 from offsetflow.sinks.parquet import ParquetChunkSink
 from offsetflow.sinks.storage import Location
+from offsetflow.sms.batch_mode import BatchExtractor
 from offsetflow.sms.cache import CACHE, CachedExtractor, ContentCache
 from offsetflow.sms.cost import usd
 from offsetflow.sms.extractors import Extractor
@@ -25,6 +26,8 @@ from offsetflow.stream.contracts import Sink
 from offsetflow.stream.loop import LoopSettings, RunSummary
 from offsetflow.stream.metrics import LoopMetrics
 from offsetflow.stream.pipeline import Pipeline
+
+BATCH_JOBS_IN_FLIGHT = 8  # polls whose batch jobs run at once (``--llm-mode batch``)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class SmsConsumer:
 
 def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: Extractor) -> Pipeline:
     s, topic, db = settings, settings.loop.topic, mongo[settings.source_database]
+    inner = extractor
+    loop_settings = s.loop
+    if isinstance(inner, BatchExtractor):
+        # A batch waits for its job (minutes to hours) in its processing slot: more slots, more jobs at once.
+        loop_settings = replace(s.loop, process_parallel=max(s.loop.process_parallel, BATCH_JOBS_IN_FLIGHT))
     cache: CachedExtractor | None = None
     if extractor.text_only:  # a text already extracted is copied, not sent again (`offsetflow.sms.cache`)
         cache = CachedExtractor(extractor, ContentCache(db[CACHE], extractor.model, extractor.prompt_version), s.force)
@@ -89,7 +97,14 @@ def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: 
                 else f"LLM cost: unknown, no price for {extractor.model} (give --llm-prices or --llm-price-*)",
                 f"content cache: {copied():,} SMS copied from a text already extracted, no call",
             ]
+        jobs = []
+        if isinstance(inner, BatchExtractor):
+            jobs = [
+                f"batch jobs: {inner.jobs:,} created, {inner.resumed:,} resumed without paying again; "
+                f"{inner.sent_online:,} SMS they left unanswered sent online"
+            ]
         return [
+            *jobs,
             f"LLM calls: {usage.calls:,}, tokens: {usage.prompt_tokens + usage.completion_tokens:,} "
             f"({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion); "
             f"stored results reused: {processor.reused:,}",
@@ -103,7 +118,7 @@ def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: 
 
     return Pipeline(
         "sms",
-        s.loop,
+        loop_settings,
         codec.load(codec.SMS_RAW),
         processor,
         (
@@ -116,4 +131,5 @@ def build(settings: SmsConsumer, mongo: MongoClient[dict[str, Any]], extractor: 
         f"{s.source_database}.{RESULTS}",
         report,
         metrics,
+        extractor.stop,  # a batch job being waited for stops being waited for when the consumer stops
     )

@@ -26,6 +26,8 @@ PRODUCER_PROGRESS = INTERNAL_PREFIX + "producer-progress"
 SMS_QUEUED = INTERNAL_PREFIX + "sms-queued"
 # Compacted: a marker per redriven dead letter, written in the same transaction as the redriven record.
 REDRIVEN = INTERNAL_PREFIX + "redriven"
+# Compacted: the LLM batch jobs each consumer group has paid for and not yet committed (`--llm-mode batch`).
+LLM_BATCHES = INTERNAL_PREFIX + "llm-batches"
 # `offsetflow check`: its round-trip topic, and the prefix of its throwaway groups.
 CHECK_TOPIC = INTERNAL_PREFIX + "check"
 # The group id of readers that read a topic back by assignment, never committing (`topic_reader`).

@@ -52,6 +52,7 @@ def test_a_batch_job_answers_every_sms_at_the_batch_price_without_an_online_call
     usage = extractor.usage
     assert usage.calls == 5
     assert usage.cost == pytest.approx(PRICE.cost(usage.prompt_tokens, usage.completion_tokens, batch=True))
+    assert set(out.costs) == set(out.results) and sum(out.costs.values()) == pytest.approx(usage.cost)
     assert extractor.meter.reserved == pytest.approx(0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -43,6 +44,9 @@ from offsetflow.consumers import posts as posts_consumer
 from offsetflow.consumers import sms as sms_consumer
 from offsetflow.lookup import LookupMode
 from offsetflow.sinks.chunks import open_store
+from offsetflow.sms.batch_api import BatchClient
+from offsetflow.sms.batch_ledger import BatchLedger
+from offsetflow.sms.batch_mode import BatchExtractor
 from offsetflow.sms.cost import meter_for
 from offsetflow.sms.extractors import Extractor, OpenAIExtractor, OpenAISettings, RulesExtractor
 from offsetflow.stream.loop import LoopSettings, RunSummary
@@ -201,8 +205,11 @@ def _extractor(
     price_prompt: float | None = None,
     price_completion: float | None = None,
     budget: float | None = None,
+    batch_mode: BatchMode | None = None,
 ) -> Extractor:
     if llm == "rules":
+        if batch_mode is not None:
+            raise typer.BadParameter("batch mode is for --llm openai", param_hint="--llm-mode")
         return RulesExtractor()
     if llm != "openai":
         raise typer.BadParameter("choose rules or openai", param_hint="--llm")
@@ -213,9 +220,22 @@ def _extractor(
             "--llm openai at api.openai.com needs an API key: set OFFSETFLOW_LLM_API_KEY (or --llm-api-key)"
         )
     meter = meter_for(model, prices, price_prompt, price_completion, budget)
-    return OpenAIExtractor(
+    online = OpenAIExtractor(
         OpenAISettings(base_url, model, api_key, batch, concurrency, rpm, tpm, timeout, retries), meter
     )
+    if batch_mode is None:
+        return online
+    client = BatchClient(base_url, api_key, timeout)
+    return BatchExtractor(online, client, batch_mode.poll, batch_mode.ledger, batch_mode.topic)
+
+
+@dataclass(frozen=True)
+class BatchMode:
+    """``--llm-mode batch``: where the jobs are recorded, and how often they are polled."""
+
+    ledger: BatchLedger
+    topic: str
+    poll: float
 
 
 @app.command()
@@ -233,6 +253,19 @@ def sms(
     llm_rpm: Annotated[float, opt("--llm-rpm", "Requests per minute limit.", **POSITIVE)] = 500,
     llm_tpm: Annotated[float, opt("--llm-tpm", "Tokens per minute limit.", **POSITIVE)] = 200_000,
     llm_timeout: Annotated[float, opt("--llm-timeout", "Seconds per LLM request.", **POSITIVE)] = 60,
+    llm_mode: Annotated[
+        str,
+        opt(
+            "--llm-mode",
+            "`online` (chat completions as records arrive) or `batch` (the Batch API: about half the price and "
+            "its own rate limits, answered within hours; each poll's SMS become one job per partition, recorded "
+            "in Kafka before it is created, so a restarted consumer polls the job it paid for instead of paying "
+            "again). Raise --batch-size for larger jobs.",
+        ),
+    ] = "online",
+    llm_batch_poll: Annotated[
+        float, opt("--llm-batch-poll", "Seconds between polls of a running batch job.", **POSITIVE)
+    ] = 30.0,
     llm_max_retries: Annotated[
         int, opt("--llm-max-retries", "Retries on 429/5xx/timeouts/malformed output.", **NON_NEGATIVE)
     ] = 5,
@@ -290,6 +323,9 @@ def sms(
     already stored for the same model and prompt version are reused, not paid for again. Failures go to
     `<topic>.dlq`."""
     kafka, mongo = options.kafka(bootstrap_servers, kafka_config), options.mongo(mongo_uri, mongo_option)
+    if llm_mode not in ("online", "batch"):
+        raise typer.BadParameter("choose online or batch", param_hint="--llm-mode")
+    ledger = BatchLedger(kafka, topics.LLM_BATCHES, group) if llm_mode == "batch" else None
     extractor = _extractor(
         llm,
         llm_base_url,
@@ -305,6 +341,7 @@ def sms(
         llm_price_prompt,
         llm_price_completion,
         llm_budget,
+        BatchMode(ledger, sms_topic, llm_batch_poll) if ledger is not None else None,
     )
     settings = sms_consumer.SmsConsumer(
         loop=loop_settings(sms_topic, group, batch_size, until_idle, group_instance_id, max_in_flight, revoke_grace),
@@ -318,4 +355,8 @@ def sms(
     with mongo.client() as client:
         ready(kafka, mongo, sms_topic, "--sms-topic", wait_for_kafka)
         open_store(out).check()
-        run(sms_consumer.build(settings, client, extractor), kafka, metrics_port)
+        try:
+            run(sms_consumer.build(settings, client, extractor), kafka, metrics_port)
+        finally:
+            if ledger is not None:
+                ledger.shutdown()

@@ -67,6 +67,7 @@ def status(
         console.print(_group_table(state))
     _print_outputs(console, report)
     _print_dead_letters(console, report)
+    _print_batch_jobs(console, report)
 
 
 def _group_table(state: GroupState) -> Table:
@@ -120,3 +121,21 @@ def _print_dead_letters(console: Console, report: Status) -> None:
     console.print(table)
     if any(d.waiting for d in report.dead_letters):
         console.print("see them with `offsetflow dlq list --topic <topic>`; redrive with `offsetflow dlq redrive`")
+
+
+def _print_batch_jobs(console: Console, report: Status) -> None:
+    if not report.batch_jobs:
+        return  # none recorded: the consumers run online, or their jobs are collected and committed
+    table = Table("group", "topic", "partition", "offsets", "job", "state", "recorded", title="LLM batch jobs open")
+    for j in report.batch_jobs:
+        table.add_row(
+            j.group,
+            j.topic,
+            str(j.partition),
+            f"{j.first_offset:,}-{j.last_offset:,}",
+            j.batch_id or "(being created)",
+            j.state,
+            ago(j.updated_at),
+        )
+    console.print(table)
+    console.print("a consumer of the group collects each job when it finishes; a restart resumes them, paying nothing")

@@ -22,10 +22,13 @@ The topic is a ``MarkedProducer`` marker topic: one partition, compacted, kept f
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
 
 from offsetflow.config import KafkaSettings
 from offsetflow.topic_reader import read_topic
@@ -52,6 +55,10 @@ class JobEntry:
         """One entry per range of records: a later state of the same job replaces the earlier one."""
         return f"{self.group}|{self.topic}|{self.partition}|{self.first_offset}-{self.last_offset}".encode()
 
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.first_offset, self.last_offset
+
     def covers(self, partition: int, offset: int) -> bool:
         return partition == self.partition and self.first_offset <= offset <= self.last_offset
 
@@ -68,6 +75,10 @@ class BatchLedger:
         self.topic = topic
         self.group = group
         self._producers: dict[tuple[str, int], MarkedProducer] = {}
+        # A partition's producer runs one transaction at a time; the loop may process two batches at once.
+        self._locks: dict[tuple[str, int], threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._offsets: Consumer | None = None
 
     def claim(self, topic: str, partition: int) -> None:
         """Take the partition's writer (on assignment): from now on an earlier owner's writes are refused."""
@@ -76,26 +87,40 @@ class BatchLedger:
     def record(self, entry: JobEntry) -> None:
         """Write the entry's state, committed before this returns (so before the job is created or polled)."""
         stamped = replace(entry, updated_at=int(time.time() * 1000))
-        self._producer(entry.topic, entry.partition).commit([], [(entry.key, json.dumps(asdict(stamped)).encode())])
+        with self._partition_lock(entry.topic, entry.partition):
+            producer = self._producer(entry.topic, entry.partition)
+            producer.commit([], [(entry.key, json.dumps(asdict(stamped)).encode())])
 
     def close(self, entry: JobEntry) -> None:
         """The job's results are stored and its offsets committed: nothing of it is left to resume."""
-        with self._producer(entry.topic, entry.partition).transaction() as producer:
+        with (
+            self._partition_lock(entry.topic, entry.partition),
+            self._producer(entry.topic, entry.partition).transaction() as producer,
+        ):
             producer.produce(self.topic, key=entry.key, value=None)
+
+    def committed(self, topic: str, partition: int, timeout: float = 30.0) -> int | None:
+        """The group's committed offset of the partition (None: nothing committed yet). Entries below it are
+        done: their results are in every sink."""
+        with self._lock:
+            if self._offsets is None:
+                self._offsets = Consumer(self.kafka.client_config(group_id=self.group, enable_auto_commit=False))
+            offsets = self._offsets
+        [tp] = offsets.committed([TopicPartition(topic, partition)], timeout=timeout)
+        return tp.offset if tp.offset >= 0 else None
+
+    def _partition_lock(self, topic: str, partition: int) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault((topic, partition), threading.Lock())
 
     def entries(self, topic: str, partitions: Iterable[int], timeout: float = 30.0) -> list[JobEntry]:
         """The group's unfinished jobs on ``partitions`` of ``topic``, oldest first."""
         wanted = set(partitions)
-        latest: dict[bytes, bytes | None] = {}
-        for stored in read_topic(self.kafka, self.topic, timeout):
-            if stored.key is not None:
-                latest[stored.key] = stored.value
-        out = []
-        for value in latest.values():
-            entry = _entry(value)
-            if entry is not None and entry.group == self.group and entry.topic == topic and entry.partition in wanted:
-                out.append(entry)
-        return sorted(out, key=lambda e: (e.partition, e.first_offset))
+        return [
+            e
+            for e in recorded(self.kafka, self.topic, timeout)
+            if e.group == self.group and e.topic == topic and e.partition in wanted
+        ]
 
     def _producer(self, topic: str, partition: int) -> MarkedProducer:
         if (topic, partition) not in self._producers:
@@ -112,6 +137,25 @@ class BatchLedger:
         producer = self._producers.pop((topic, partition), None)
         if producer is not None:
             producer.producer.flush(10)
+
+    def shutdown(self) -> None:
+        """Close the clients (at the consumer's exit)."""
+        for key in list(self._producers):
+            self.release(*key)
+        if self._offsets is not None:
+            self._offsets.close()
+            self._offsets = None
+
+
+def recorded(kafka: KafkaSettings, ledger_topic: str, timeout: float = 30.0) -> list[JobEntry]:
+    """Every entry not yet removed, of every group, by group, topic, partition and offset. An entry whose
+    records its group has committed past is done, only not removed yet (its group removes it lazily)."""
+    latest: dict[bytes, bytes | None] = {}
+    for stored in read_topic(kafka, ledger_topic, timeout):
+        if stored.key is not None:
+            latest[stored.key] = stored.value
+    entries = [e for e in map(_entry, latest.values()) if e is not None]
+    return sorted(entries, key=lambda e: (e.group, e.topic, e.partition, e.first_offset))
 
 
 def _entry(value: bytes | None) -> JobEntry | None:

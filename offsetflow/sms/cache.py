@@ -129,6 +129,7 @@ class CachedExtractor(Extractor):
         self.prompt_version = inner.prompt_version
         self.usage = inner.usage
         self.meter = inner.meter
+        self.stop = inner.stop
         self.copied = 0  # SMS that got a result without being sent
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}

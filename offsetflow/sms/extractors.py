@@ -36,6 +36,9 @@ class SmsIn:
     sender: str
     body: str
     received_at: datetime | None = None
+    # Where the SMS sits in its topic: a batch job is recorded by the offsets it covers (``batch_ledger``).
+    partition: int | None = None
+    offset: int | None = None
 
 
 @dataclass
@@ -83,6 +86,9 @@ class Extractor:
     def __init__(self) -> None:
         self.usage = Usage()
         self.meter = Meter(None)
+        # Set when the consumer stops: an extractor that waits long (a batch job runs for hours) stops waiting
+        # and leaves the rest to the next run. The pipeline hands the same event to the loop.
+        self.stop = threading.Event()
 
     def extract(self, batch: Sequence[SmsIn], on_results: OnResults | None = None) -> Extracted:
         """One result or one failure reason per SMS. ``on_results`` is called with each group of validated

@@ -86,7 +86,7 @@ class SmsProcessor(Processor):
         with self._count:
             self.reused += len(stored)
         todo = [
-            SmsIn(sid, r.value["sender"], r.value["body"], r.value["received_at"])
+            SmsIn(sid, r.value["sender"], r.value["body"], r.value["received_at"], r.origin.partition, r.origin.offset)
             for sid, r in unique.items()
             if sid not in stored
         ]

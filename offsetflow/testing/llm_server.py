@@ -60,6 +60,9 @@ class Behaviour:
     batch_expire_after: float | None = None
     batch_pfail: float = 0.0
     batch_fail_marker: str | None = None
+    # Seconds a created batch's answer is held back: the job exists before its creator hears of it (a client
+    # killed meanwhile must find it, not create another).
+    batch_create_delay: float = 0.0
 
 
 @dataclass
@@ -460,7 +463,9 @@ class _Handler(BaseHTTPRequestHandler):
                 create = json.loads(raw)
             except ValueError:
                 return self._send(400, _error("the body is not JSON", "invalid_request_error"))
-            return self._send(*srv.create_batch(create if isinstance(create, dict) else {}))
+            created = srv.create_batch(create if isinstance(create, dict) else {})
+            time.sleep(srv.behaviour.batch_create_delay)
+            return self._send(*created)
         if match := re.fullmatch(r"/v1/batches/([^/]+)/cancel", path):
             job = srv.cancel_batch(match[1])
             if job is None:
