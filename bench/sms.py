@@ -4,21 +4,35 @@ LLM calls and tokens per SMS, and the rules extractor's field-level precision an
 Run by hand against a running stack (`offsetflow dev up`):
 
     .venv/bin/python bench/sms.py --sms 2000 --latency 0.2 --batch 10 --concurrency 4 --rpm 600
+
+`--mode batch` compares the LLM economy instead, on one corpus where `--repeat` of the SMS repeat another's
+text word for word (balance alerts, promos, identical spends): online vs the Batch API, each with the content
+cache and without it (`--force`), as SMS/s and USD per 1k SMS at `--price-prompt`/`--price-completion`:
+
+    .venv/bin/python bench/sms.py --mode batch --sms 2000 --repeat 0.3 --batch-delay 5
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import random
 import re
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import asdict, fields
+from typing import Any
+
+from pymongo import MongoClient
 
 from offsetflow.sms.result import validate
 from offsetflow.sms.rules import extract
+from offsetflow.sms.source import RAW
 from offsetflow.sms.synthetic import Truth, sms_for_user
 from offsetflow.testing.llm_server import Behaviour, LlmServer
 
@@ -54,7 +68,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rpm", type=float, default=600, help="requests per minute limit")
     parser.add_argument("--tpm", type=float, default=10_000_000, help="tokens per minute limit (estimated)")
+    parser.add_argument("--mode", choices=("online", "batch"), default="online", help="batch: the LLM economy")
+    parser.add_argument("--repeat", type=float, default=0.3, help="share of SMS repeating another's text (batch)")
+    parser.add_argument("--batch-delay", type=float, default=5.0, help="seconds a batch job takes (batch)")
+    parser.add_argument("--price-prompt", type=float, default=0.15, help="USD per 1M prompt tokens (batch)")
+    parser.add_argument("--price-completion", type=float, default=0.60, help="USD per 1M completion tokens (batch)")
     args = parser.parse_args()
+    if args.mode == "batch":
+        economy(args)
+        return
 
     rules_quality(50, 100)
 
@@ -135,6 +157,118 @@ def main() -> None:
     )
     print(f"  LLM calls per SMS: {calls / n:.3f}; tokens per SMS: {tokens / n:,.0f}")
     server.shutdown()
+
+
+def economy(args: argparse.Namespace) -> None:
+    """One corpus, four consumers (their own group and model name, so none reuses another's results or cache)."""
+    server = LlmServer(0, Behaviour(latency=args.latency, batch_delay=args.batch_delay))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    run = uuid.uuid4().hex[:8]
+    db, topic, users = f"bench_llm_{run}", f"bench.llm.{run}", max(1, args.sms // 100)
+    cli = [sys.executable, "-m", "offsetflow"]
+
+    def quiet(*argv: str) -> None:
+        subprocess.run([*cli, *argv], check=True, capture_output=True)
+
+    quiet("topics", "create", "--sms-topic", topic, "--posts-topic", f"bench.posts.{run}")
+    quiet("seed", "sms", "--users", str(users), "--per-user", "100", "--source-database", db)
+    repeated = repeat_texts(db, args.repeat)
+    quiet("produce", "sms", "--sms-topic", topic, "--source-database", db)
+    n = users * 100
+    print(
+        f"LLM economy, {n:,} SMS ({repeated:,} repeating another's text), test server: latency {args.latency}s, "
+        f"batch jobs {args.batch_delay:g}s; {args.price_prompt:g} + {args.price_completion:g} USD per 1M prompt + "
+        "completion tokens online, half in batch"
+    )
+    print(f"  {'mode':<22} {'SMS/s':>8} {'USD/1k SMS':>11} {'requests':>9} {'jobs':>5} {'copied':>7}")
+    idle = 3.0
+    for mode in ("online", "batch"):
+        for cache in (True, False):
+            before = stats(url)
+            started = time.perf_counter()
+            done = subprocess.run(
+                [
+                    *cli,
+                    "consume",
+                    "sms",
+                    "--llm",
+                    "openai",
+                    "--llm-base-url",
+                    url,
+                    "--llm-model",
+                    f"bench-{mode}-{'cache' if cache else 'force'}",
+                    "--llm-mode",
+                    mode,
+                    "--llm-batch-poll",
+                    "0.5",
+                    "--llm-batch-size",
+                    str(args.batch),
+                    "--llm-concurrency",
+                    str(args.concurrency),
+                    "--llm-rpm",
+                    str(args.rpm),
+                    "--llm-tpm",
+                    str(args.tpm),
+                    "--llm-price-prompt",
+                    str(args.price_prompt),
+                    "--llm-price-completion",
+                    str(args.price_completion),
+                    *([] if cache else ["--force"]),
+                    "--batch-size",
+                    "1000",
+                    "--sms-topic",
+                    topic,
+                    "--source-database",
+                    db,
+                    "--group",
+                    f"bench-{run}-{mode}-{cache}",
+                    "--out",
+                    f"/tmp/bench-llm-{run}-{mode}-{cache}",
+                    "--until-idle",
+                    str(idle),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            elapsed = time.perf_counter() - started - idle
+            after = stats(url)
+            cost = re.search(r"LLM cost: \$([\d,.]+)", done.stderr)
+            usd = float(cost.group(1).replace(",", "")) if cost else float("nan")
+            copied = re.search(r"content cache: ([\d,]+) SMS copied", done.stderr)
+            requests = after["calls"] - before["calls"] + after["batch_requests"] - before["batch_requests"]
+            name = f"{mode}, {'cache' if cache else 'no cache (--force)'}"
+            print(
+                f"  {name:<22} {n / elapsed:>8,.1f} {usd / n * 1000:>11.4f} {requests:>9,} "
+                f"{after['batches'] - before['batches']:>5,} {copied.group(1) if copied else '0':>7}"
+            )
+    server.shutdown()
+
+
+def stats(url: str) -> dict[str, int]:
+    with urllib.request.urlopen(url + "/stats") as reply:
+        raw = json.loads(reply.read())
+    return {k: int(raw[k]) for k in ("calls", "batch_requests", "batches")}
+
+
+def repeat_texts(database: str, share: float) -> int:
+    """Give ``share`` of the seeded SMS the sender and body of an earlier one (a fixed seed: same corpus)."""
+    rng = random.Random(7)
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        os.environ.get("OFFSETFLOW_MONGO_URI", "mongodb://127.0.0.1:27017/")
+    )
+    with client:
+        raw = client[database][RAW]
+        docs = list(raw.find({}, {"sender": 1, "body": 1}).sort("_id"))
+        changed = 0
+        for i, doc in enumerate(docs[1:], start=1):
+            if rng.random() < share:
+                source = docs[rng.randrange(i)]
+                raw.update_one({"_id": doc["_id"]}, {"$set": {"sender": source["sender"], "body": source["body"]}})
+                doc.update(sender=source["sender"], body=source["body"])
+                changed += 1
+    return changed
 
 
 if __name__ == "__main__":
