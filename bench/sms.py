@@ -181,7 +181,7 @@ def economy(args: argparse.Namespace) -> None:
         f"batch jobs {args.batch_delay:g}s; {args.price_prompt:g} + {args.price_completion:g} USD per 1M prompt + "
         "completion tokens online, half in batch"
     )
-    print(f"  {'mode':<22} {'SMS/s':>8} {'USD/1k SMS':>11} {'requests':>9} {'jobs':>5} {'copied':>7}")
+    print(f"  {'mode':<28} {'SMS/s':>8} {'USD/1k SMS':>11} {'requests':>9} {'jobs':>5} {'copied':>7}")
     idle = 3.0
     for mode in ("online", "batch"):
         for cache in (True, False):
@@ -240,7 +240,7 @@ def economy(args: argparse.Namespace) -> None:
             requests = after["calls"] - before["calls"] + after["batch_requests"] - before["batch_requests"]
             name = f"{mode}, {'cache' if cache else 'no cache (--force)'}"
             print(
-                f"  {name:<22} {n / elapsed:>8,.1f} {usd / n * 1000:>11.4f} {requests:>9,} "
+                f"  {name:<28} {n / elapsed:>8,.1f} {usd / n * 1000:>11.4f} {requests:>9,} "
                 f"{after['batches'] - before['batches']:>5,} {copied.group(1) if copied else '0':>7}"
             )
     server.shutdown()
