@@ -84,58 +84,10 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     run = uuid.uuid4().hex[:8]
-    db, topic, users = f"bench_sms_{run}", f"bench.sms.{run}", max(1, args.sms // 100)
-    cli = [sys.executable, "-m", "offsetflow"]
-    subprocess.run(
-        [*cli, "topics", "create", "--sms-topic", topic, "--posts-topic", f"bench.posts.{run}"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [*cli, "seed", "sms", "--users", str(users), "--per-user", "100", "--source-database", db],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [*cli, "produce", "sms", "--sms-topic", topic, "--source-database", db], check=True, capture_output=True
-    )
-    n = users * 100
+    db, topic, n, _ = corpus(run, args.sms, 0.0)
     idle = 3.0
     started = time.perf_counter()
-    done = subprocess.run(
-        [
-            *cli,
-            "consume",
-            "sms",
-            "--llm",
-            "openai",
-            "--llm-base-url",
-            url,
-            "--llm-model",
-            "bench",
-            "--llm-batch-size",
-            str(args.batch),
-            "--llm-concurrency",
-            str(args.concurrency),
-            "--llm-rpm",
-            str(args.rpm),
-            "--llm-tpm",
-            str(args.tpm),
-            "--sms-topic",
-            topic,
-            "--source-database",
-            db,
-            "--group",
-            f"bench-{run}",
-            "--out",
-            f"/tmp/bench-sms-{run}",
-            "--until-idle",
-            str(idle),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    done = consume(url, args, topic, db, run, "bench", idle)
     elapsed = time.perf_counter() - started - idle
     usage = re.search(r"LLM calls: ([\d,]+), tokens: ([\d,]+)", done.stderr)
     calls, tokens = (int(g.replace(",", "")) for g in usage.groups()) if usage else (0, 0)
@@ -165,17 +117,7 @@ def economy(args: argparse.Namespace) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     run = uuid.uuid4().hex[:8]
-    db, topic, users = f"bench_llm_{run}", f"bench.llm.{run}", max(1, args.sms // 100)
-    cli = [sys.executable, "-m", "offsetflow"]
-
-    def quiet(*argv: str) -> None:
-        subprocess.run([*cli, *argv], check=True, capture_output=True)
-
-    quiet("topics", "create", "--sms-topic", topic, "--posts-topic", f"bench.posts.{run}")
-    quiet("seed", "sms", "--users", str(users), "--per-user", "100", "--source-database", db)
-    repeated = repeat_texts(db, args.repeat)
-    quiet("produce", "sms", "--sms-topic", topic, "--source-database", db)
-    n = users * 100
+    db, topic, n, repeated = corpus(run, args.sms, args.repeat)
     print(
         f"LLM economy, {n:,} SMS ({repeated:,} repeating another's text), test server: latency {args.latency}s, "
         f"batch jobs {args.batch_delay:g}s; {args.price_prompt:g} + {args.price_completion:g} USD per 1M prompt + "
@@ -187,50 +129,16 @@ def economy(args: argparse.Namespace) -> None:
         for cache in (True, False):
             before = stats(url)
             started = time.perf_counter()
-            done = subprocess.run(
-                [
-                    *cli,
-                    "consume",
-                    "sms",
-                    "--llm",
-                    "openai",
-                    "--llm-base-url",
-                    url,
-                    "--llm-model",
-                    f"bench-{mode}-{'cache' if cache else 'force'}",
-                    "--llm-mode",
-                    mode,
-                    "--llm-batch-poll",
-                    "0.5",
-                    "--llm-batch-size",
-                    str(args.batch),
-                    "--llm-concurrency",
-                    str(args.concurrency),
-                    "--llm-rpm",
-                    str(args.rpm),
-                    "--llm-tpm",
-                    str(args.tpm),
-                    "--llm-price-prompt",
-                    str(args.price_prompt),
-                    "--llm-price-completion",
-                    str(args.price_completion),
-                    *([] if cache else ["--force"]),
-                    "--batch-size",
-                    "1000",
-                    "--sms-topic",
-                    topic,
-                    "--source-database",
-                    db,
-                    "--group",
-                    f"bench-{run}-{mode}-{cache}",
-                    "--out",
-                    f"/tmp/bench-llm-{run}-{mode}-{cache}",
-                    "--until-idle",
-                    str(idle),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
+            model = f"bench-{mode}-{'cache' if cache else 'force'}"
+            extra = ["--llm-mode", mode, "--llm-batch-poll", "0.5", "--batch-size", "1000"]
+            extra += [
+                "--llm-price-prompt",
+                str(args.price_prompt),
+                "--llm-price-completion",
+                str(args.price_completion),
+            ]
+            done = consume(
+                url, args, topic, db, f"{run}-{mode}-{cache}", model, idle, *extra, *([] if cache else ["--force"])
             )
             elapsed = time.perf_counter() - started - idle
             after = stats(url)
@@ -244,6 +152,35 @@ def economy(args: argparse.Namespace) -> None:
                 f"{after['batches'] - before['batches']:>5,} {copied.group(1) if copied else '0':>7}"
             )
     server.shutdown()
+
+
+CLI = [sys.executable, "-m", "offsetflow"]
+
+
+def corpus(run: str, sms: int, repeat: float) -> tuple[str, str, int, int]:
+    """Seeded SMS on a topic of their own: (database, topic, SMS count, how many repeat another's text)."""
+    db, topic, users = f"bench_sms_{run}", f"bench.sms.{run}", max(1, sms // 100)
+    for argv in (
+        ["topics", "create", "--sms-topic", topic, "--posts-topic", f"bench.posts.{run}"],
+        ["seed", "sms", "--users", str(users), "--per-user", "100", "--source-database", db],
+    ):
+        subprocess.run([*CLI, *argv], check=True, capture_output=True)
+    repeated = repeat_texts(db, repeat) if repeat > 0 else 0
+    subprocess.run(
+        [*CLI, "produce", "sms", "--sms-topic", topic, "--source-database", db], check=True, capture_output=True
+    )
+    return db, topic, users * 100, repeated
+
+
+def consume(
+    url: str, args: argparse.Namespace, topic: str, db: str, run: str, model: str, idle: float, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """`consume sms` against the test server until idle, with the bench's LLM settings."""
+    llm = ["--llm", "openai", "--llm-base-url", url, "--llm-model", model, "--llm-batch-size", str(args.batch)]
+    llm += ["--llm-concurrency", str(args.concurrency), "--llm-rpm", str(args.rpm), "--llm-tpm", str(args.tpm)]
+    where = ["--sms-topic", topic, "--source-database", db, "--group", f"bench-{run}", "--out", f"/tmp/bench-sms-{run}"]
+    argv = [*CLI, "consume", "sms", *llm, *extra, *where, "--until-idle", str(idle)]
+    return subprocess.run(argv, check=True, capture_output=True, text=True)
 
 
 def stats(url: str) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,23 +11,15 @@ from offsetflow.sms.batch_api import BatchClient, request_line
 from offsetflow.sms.batch_mode import JOB_KEY, BatchExtractor, job_key
 from offsetflow.sms.cost import BudgetExceeded, Meter, Price
 from offsetflow.sms.extractors import OpenAIExtractor, OpenAISettings, SmsIn
-from offsetflow.testing.llm_server import Behaviour
 from tests.pipelines import Llm
 
 PRICE = Price(prompt=1.0, completion=2.0)
 
 
 @pytest.fixture()
-def start() -> Iterator[Callable[..., Llm]]:
-    servers: list[Llm] = []
-
-    def make(**behaviour: Any) -> Llm:
-        servers.append(Llm(Behaviour(**behaviour)))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.server.shutdown()
+def start(llm_factory: Callable[..., Llm]) -> Callable[..., Llm]:
+    """Test LLM servers with the given behaviour (the suite's ``llm_factory``), stopped after the test."""
+    return llm_factory
 
 
 def batch_extractor(llm: Llm, budget: float | None = None) -> BatchExtractor:

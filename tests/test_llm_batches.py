@@ -7,7 +7,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +16,6 @@ from offsetflow.sms.batch_api import BatchClient, BatchNotFound, BatchRefused, r
 from offsetflow.sms.extractors import SmsIn, chat_request, judge, read_answer
 from offsetflow.sms.prompt import SYSTEM_PROMPT
 from offsetflow.stream.retry import TransientError
-from offsetflow.testing.llm_server import Behaviour
 from tests.pipelines import Llm
 
 SPEND = "Rs.{n}.00 debited from A/c XX7731 to SHOP{n}. UPI Ref 6022113344{n:02d}."
@@ -24,16 +23,9 @@ FINISHED = {"completed", "expired", "failed", "cancelled"}
 
 
 @pytest.fixture()
-def start() -> Iterator[Callable[..., Llm]]:
-    servers: list[Llm] = []
-
-    def make(**behaviour: Any) -> Llm:
-        servers.append(Llm(Behaviour(**behaviour)))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.server.shutdown()
+def start(llm_factory: Callable[..., Llm]) -> Callable[..., Llm]:
+    """Test LLM servers with the given behaviour (the suite's ``llm_factory``), stopped after the test."""
+    return llm_factory
 
 
 def call(llm: Llm, method: str, path: str, body: bytes | None = None, ctype: str = "application/json") -> Any:

@@ -28,7 +28,6 @@ from offsetflow.sms.extractors import OpenAIExtractor, OpenAISettings, RulesExtr
 from offsetflow.sms.rows import LLM_COST, TRANSACTION_ROW_SCHEMA
 from offsetflow.sms.source import RESULTS
 from offsetflow.stream.records import Origin, Output
-from offsetflow.testing.llm_server import Behaviour
 from tests.cli import offsetflow
 from tests.pipelines import Llm, SmsRun
 
@@ -38,16 +37,9 @@ SPEND = "Rs.{n}.00 debited from A/c XX7731 to SHOP{n}. UPI Ref 60221133{n:04d}."
 
 
 @pytest.fixture()
-def start() -> Iterator[Callable[..., Llm]]:
-    servers: list[Llm] = []
-
-    def make(**behaviour: Any) -> Llm:
-        servers.append(Llm(Behaviour(**behaviour)))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.server.shutdown()
+def start(llm_factory: Callable[..., Llm]) -> Callable[..., Llm]:
+    """Test LLM servers with the given behaviour (the suite's ``llm_factory``), stopped after the test."""
+    return llm_factory
 
 
 def openai(llm: Llm, batch_size: int = 5) -> OpenAIExtractor:
