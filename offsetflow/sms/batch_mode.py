@@ -230,7 +230,9 @@ class BatchExtractor(Extractor):
         key = job_key(requests)
         held = self._reserve(requests)
         try:
-            job = self.client.find(JOB_KEY, key, since=time.time() - RESUMABLE)
+            # Without a ledger, the account's job list is the only memory of a job created before a crash; with
+            # one, the ledger is (listing every job of the last day for each new one would cost pages per job).
+            job = self.client.find(JOB_KEY, key, since=time.time() - RESUMABLE) if record is None else None
             if job is not None and job.status != "failed":  # failed: its input was refused, nothing was paid
                 self.resumed += 1
                 log.info("batch job %s (%s) already covers these %d SMS: resuming it", job.id, job.status, len(batch))
