@@ -99,15 +99,15 @@ class BatchLedger:
         ):
             producer.produce(self.topic, key=entry.key, value=None)
 
-    def committed(self, topic: str, partition: int, timeout: float = 30.0) -> int | None:
-        """The group's committed offset of the partition (None: nothing committed yet). Entries below it are
+    def committed(self, topic: str, partitions: Iterable[int], timeout: float = 30.0) -> dict[int, int | None]:
+        """The group's committed offset of each partition (None: nothing committed yet). Entries below it are
         done: their results are in every sink."""
         with self._lock:
             if self._offsets is None:
                 self._offsets = Consumer(self.kafka.client_config(group_id=self.group, enable_auto_commit=False))
             offsets = self._offsets
-        [tp] = offsets.committed([TopicPartition(topic, partition)], timeout=timeout)
-        return tp.offset if tp.offset >= 0 else None
+        asked = [TopicPartition(topic, p) for p in partitions]
+        return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in offsets.committed(asked, timeout)}
 
     def _partition_lock(self, topic: str, partition: int) -> threading.Lock:
         with self._lock:

@@ -136,20 +136,26 @@ class BatchExtractor(Extractor):
         for sms in batch:
             assert sms.partition is not None
             partitions.setdefault(sms.partition, []).append(sms)
+        # One read of the ledger and of the group's offsets per poll, not per partition.
+        committed = self.ledger.committed(self.topic, partitions)
+        entries = self.ledger.entries(self.topic, partitions)
         for partition, items in sorted(partitions.items()):
-            part = self._partition(self.ledger, partition, items, on_results)
-            out.results.update(part.results)
-            out.failures.update(part.failures)
-            out.costs.update(part.costs)
+            mine = [e for e in entries if e.partition == partition]
+            out.merge(self._partition(self.ledger, partition, items, mine, committed.get(partition), on_results))
         return out
 
     # -- one partition's SMS, with the ledger ---------------------------------------------------------------
     def _partition(
-        self, ledger: BatchLedger, partition: int, items: list[SmsIn], on_results: OnResults | None
+        self,
+        ledger: BatchLedger,
+        partition: int,
+        items: list[SmsIn],
+        entries: list[JobEntry],
+        committed: int | None,
+        on_results: OnResults | None,
     ) -> Extracted:
-        committed = ledger.committed(self.topic, partition)
         covering: list[JobEntry] = []
-        for entry in ledger.entries(self.topic, [partition]):
+        for entry in entries:
             if committed is not None and entry.last_offset < committed:
                 ledger.close(entry)  # 1. its records are committed: nothing of it is left to resume
                 continue
@@ -173,15 +179,11 @@ class BatchExtractor(Extractor):
         if fresh:  # 3.
             first, last = min(s.offset or 0 for s in fresh), max(s.offset or 0 for s in fresh)
             made = self._job(fresh, on_results, (ledger, partition, first, last))
-            out.results.update(made.results)
-            out.failures.update(made.failures)
-            out.costs.update(made.costs)
+            out.merge(made)
         if online:
             self.sent_online += len(online)
             again = self.online.extract(online, on_results)
-            out.results.update(again.results)
-            out.failures.update(again.failures)
-            out.costs.update(again.costs)
+            out.merge(again)
         return out
 
     def _resume(self, ledger: BatchLedger, entry: JobEntry) -> bool:

@@ -160,18 +160,14 @@ class CachedExtractor(Extractor):
             if mine:
                 leaders = {groups[key][0].sms_id: (key, groups[key][0], groups[key][1:]) for key in mine}
                 sent = self._send(leaders, on_results, replace=stale)
-                out.results.update(sent.results)
-                out.failures.update(sent.failures)
-                out.costs.update(sent.costs)
+                out.merge(sent)
         finally:
             self._land(mine)
         if theirs:
             for flight in theirs.values():
                 flight.done.wait()
             again = self.extract([sms for key in theirs for sms in groups[key]], on_results)
-            out.results.update(again.results)
-            out.failures.update(again.failures)
-            out.costs.update(again.costs)
+            out.merge(again)
         return out
 
     def _send(

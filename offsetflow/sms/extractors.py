@@ -51,6 +51,12 @@ class Extracted:
     # sms_id cost nothing (the rules, a copy of a text already paid for).
     costs: dict[str, float] = field(default_factory=dict)
 
+    def merge(self, other: Extracted) -> None:
+        """Take another part's results, failures and costs (parts cover different SMS)."""
+        self.results.update(other.results)
+        self.failures.update(other.failures)
+        self.costs.update(other.costs)
+
 
 OnResults = Callable[[dict[str, dict[str, Any]]], None]
 
@@ -207,9 +213,7 @@ class OpenAIExtractor(Extractor):
             except BaseException as exc:
                 error = error or exc
                 continue
-            out.results.update(done.results)
-            out.failures.update(done.failures)
-            out.costs.update(done.costs)
+            out.merge(done)
         if error is not None:
             raise error
         return out
